@@ -1,0 +1,375 @@
+/*
+ * libmicrohttpd glue.  The access handler is called several times per
+ * request: on the request line (create the context, match the route, refuse
+ * early what can be refused), once per body chunk (append up to the cap),
+ * and a last time with no data (authenticate, parse, dispatch).  Per PERF.md,
+ * responses are queued from the second call on, except refusals of requests
+ * that still carry a body: queueing those at once lets MHD close the
+ * connection instead of reading a body we will not use.
+ */
+#include "config.h"
+#include "server/http.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/reply.h"
+#include "server/router.h"
+#include "db/db.h"
+#include "db/org.h"
+#include "lib/log.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/** How much of an oversized chunked body is read (and dropped) before the connection is cut. */
+#define BW_BODY_DISCARD_FACTOR 4
+
+static struct MHD_Daemon *daemon_handle;
+static const struct bw_config *config;
+static atomic_int inflight;
+static atomic_bool shutting_down;
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static bool
+has_body (const struct bw_request *rq)
+{
+  const char *cl = bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *te = bw_request_header (rq, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  return (NULL != cl && 0 != strcmp (cl, "0")) || NULL != te;
+}
+
+/* Content-Length above the cap: refuse before reading the body. */
+static bool
+declared_too_large (const struct bw_request *rq)
+{
+  const char *cl = bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (NULL == cl)
+    return false;
+  char *end;
+  unsigned long long n = strtoull (cl, &end, 10);
+  return '\0' == *end && n > config->body_limit;
+}
+
+static bool
+is_json_media_type (const char *ct)
+{
+  if (NULL == ct)
+    return false;
+  size_t n = strlen ("application/json");
+  return 0 == strncasecmp (ct, "application/json", n) && ('\0' == ct[n] || ';' == ct[n] || ' ' == ct[n]);
+}
+
+/* Resolve `{org}` and check the principal may see it: another org is 404. */
+static bool
+resolve_org (struct bw_request *rq)
+{
+  if (0 != strncmp (rq->route->pattern, "/api/v1/orgs/{org}", strlen ("/api/v1/orgs/{org}")))
+    return true;
+  int qs = db_org_resolve (rq->params[0], &rq->org);
+  if (qs < 0)
+    {
+      bw_reply_db_error (rq, qs);
+      return false;
+    }
+  if (0 == qs
+      || (BW_PRINCIPAL_ORG_TOKEN == rq->principal.kind
+          && 0 != strcmp (rq->org.id, rq->principal.org_id)))
+    {
+      bw_reply_problem (rq, BW_E_NOT_FOUND, "no such organization", NULL);
+      return false;
+    }
+  return true;
+}
+
+static bool
+authorize (struct bw_request *rq)
+{
+  const struct bw_route *r = rq->route;
+  if (BW_PERM_NONE == r->perm)
+    return true;
+  switch (bw_auth_authenticate (rq))
+    {
+    case BW_AUTH_OK:
+      break;
+    case BW_AUTH_INVALID:
+      bw_reply_problem (rq, BW_E_AUTH_REQUIRED, NULL, NULL);
+      return false;
+    case BW_AUTH_DB_UNAVAILABLE:
+      bw_reply_problem (rq, BW_E_DB_UNAVAILABLE, NULL, NULL);
+      return false;
+    case BW_AUTH_ERROR:
+      bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+      return false;
+    }
+  if (!resolve_org (rq))
+    return false;
+  if (BW_PRINCIPAL_PLATFORM == rq->principal.kind)
+    return true;
+  if (BW_PERM_PLATFORM == r->perm || !bw_role_allows (rq->principal.role, r->perm))
+    {
+      char detail[96];
+      snprintf (detail, sizeof (detail), "role %s lacks permission %s",
+                bw_role_name (rq->principal.role), bw_perm_name (r->perm));
+      bw_reply_problem (rq, BW_E_FORBIDDEN, detail, NULL);
+      return false;
+    }
+  return true;
+}
+
+/* jansson names a duplicate key but not where it sits.  When the body
+ * parses without the duplicate check and its top-level object has the key
+ * jansson named, point at it; otherwise at the whole document (""). */
+static void
+duplicate_pointer (const struct bw_request *rq, const json_error_t *strict, char *out,
+                   size_t outlen)
+{
+  out[0] = '\0';
+  if (0 != strncmp (strict->text, "duplicate object key", strlen ("duplicate object key")))
+    return;
+  json_error_t jerr;
+  json_t *lax = json_loadb (rq->body, rq->body_len, JSON_DECODE_ANY, &jerr);
+  const char *key;
+  json_t *v;
+  json_object_foreach (lax, key, v)
+    {
+      char expected[sizeof (strict->text)];
+      snprintf (expected, sizeof (expected), "duplicate object key near '\"%s\"'", key);
+      if (0 == strcmp (strict->text, expected) && NULL == strpbrk (key, "/~"))
+        {
+          snprintf (out, outlen, "/%s", key);
+          break;
+        }
+    }
+  json_decref (lax);
+}
+
+static bool
+parse_body (struct bw_request *rq)
+{
+  if (!is_json_media_type (bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_TYPE)))
+    {
+      bw_reply_problem (rq, BW_E_UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json",
+                        NULL);
+      return false;
+    }
+  json_error_t jerr;
+  rq->json = json_loadb ((NULL != rq->body) ? rq->body : "", rq->body_len,
+                         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+  if (NULL == rq->json)
+    {
+      char detail[256];
+      char pointer[160];
+      snprintf (detail, sizeof (detail), "%s (line %d, column %d)",
+                (0 == rq->body_len) ? "the body is empty" : jerr.text, jerr.line, jerr.column);
+      duplicate_pointer (rq, &jerr, pointer, sizeof (pointer));
+      bw_reply_problem (rq, BW_E_MALFORMED_JSON, detail,
+                        ('\0' == pointer[0]) ? NULL
+                                            : json_pack ("[{s:s, s:s}]", "pointer", pointer,
+                                                         "message", "duplicate key"));
+      return false;
+    }
+  return true;
+}
+
+static void
+dispatch (struct bw_request *rq, enum bw_error early)
+{
+  if (BW_E__COUNT != early)
+    {
+      bw_reply_problem (rq, early, NULL, NULL);
+      return;
+    }
+  if (atomic_load (&shutting_down))
+    {
+      bw_reply_problem (rq, BW_E_SHUTTING_DOWN, NULL, NULL);
+      return;
+    }
+  if (!authorize (rq))
+    return;
+  if (rq->route->json_body && !parse_body (rq))
+    return;
+  rq->route->handler (rq);
+  if (db_tx_leaked ())
+    bw_log_json (BW_LOG_ERROR, "handler left a transaction open",
+                 json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
+                            rq->request_id));
+  if (!rq->replied)
+    {
+      bw_log_json (BW_LOG_ERROR, "handler did not reply",
+                   json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
+                              rq->request_id));
+      bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+    }
+}
+
+/* First call: context, route, early refusals. */
+static enum MHD_Result
+on_request_line (struct MHD_Connection *connection, const char *url, const char *method,
+                 void **con_cls)
+{
+  struct bw_request *rq = bw_request_new (connection, method, url);
+  if (NULL == rq)
+    return MHD_NO;
+  atomic_fetch_add (&inflight, 1);
+  *con_cls = rq;
+  struct bw_route_match m;
+  rq->early = BW_E__COUNT;
+  if (0 != bw_route_find (rq, method, url, &m))
+    rq->early = BW_E_INTERNAL;
+  else if (NULL == m.route)
+    rq->early = m.path_known ? BW_E_METHOD_NOT_ALLOWED : BW_E_NOT_FOUND;
+  else if (declared_too_large (rq))
+    rq->early = BW_E_PAYLOAD_TOO_LARGE;
+  rq->route = m.route;
+  memcpy (rq->allow, m.allow, sizeof (rq->allow));
+  if (BW_E__COUNT != rq->early && has_body (rq))
+    dispatch (rq, rq->early);
+  return MHD_YES;
+}
+
+/* Body chunk: keep it only for routes that take a body, up to the cap.
+ * libmicrohttpd cannot queue a response while a body is still arriving, so
+ * a body found too large on the way (chunked, no Content-Length) is read
+ * and dropped, and refused with 413 once complete; a client that keeps
+ * sending past BW_BODY_DISCARD_FACTOR times the cap is cut off instead. */
+static enum MHD_Result
+on_body_chunk (struct bw_request *rq, const char *data, size_t n)
+{
+  if (rq->replied || NULL == rq->route || !rq->route->json_body)
+    return MHD_YES;
+  if (BW_E__COUNT != rq->early)
+    {
+      rq->body_len += n;
+      return (rq->body_len > BW_BODY_DISCARD_FACTOR * config->body_limit) ? MHD_NO : MHD_YES;
+    }
+  if (rq->body_len + n > config->body_limit)
+    {
+      rq->early = BW_E_PAYLOAD_TOO_LARGE;
+      rq->body_len += n;
+      return MHD_YES;
+    }
+  char *grown = realloc (rq->body, rq->body_len + n + 1);
+  if (NULL == grown)
+    return MHD_NO;
+  memcpy (grown + rq->body_len, data, n);
+  rq->body_len += n;
+  grown[rq->body_len] = '\0';
+  rq->body = grown;
+  return MHD_YES;
+}
+
+static enum MHD_Result
+on_access (void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+  struct bw_request *rq = *con_cls;
+  if (NULL == rq)
+    return on_request_line (connection, url, method, con_cls);
+  if (0 != *upload_data_size)
+    {
+      size_t n = *upload_data_size;
+      *upload_data_size = 0;
+      return on_body_chunk (rq, upload_data, n);
+    }
+  if (!rq->replied)
+    dispatch (rq, rq->early);
+  return MHD_YES;
+}
+
+/* Completion: one log line, metrics, free. */
+static void
+on_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
+              enum MHD_RequestTerminationCode toe)
+{
+  struct bw_request *rq = *con_cls;
+  if (NULL == rq)
+    return;
+  *con_cls = NULL;
+  double seconds = (double) (now_ns () - rq->start_ns) / 1e9;
+  size_t route_index = (NULL != rq->route) ? bw_route_index (rq->route) : bw_routes_count;
+  bw_metrics_observe (route_index, rq->method, rq->status, seconds);
+  json_t *fields = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:f, s:s, s:s}",
+                              "method", rq->method,
+                              "route", (NULL != rq->route) ? rq->route->pattern : "unmatched",
+                              "path", rq->path, "status", (int) rq->status,
+                              "bytes", (json_int_t) rq->bytes_out,
+                              "latency_ms", seconds * 1000.0,
+                              "request_id", rq->request_id,
+                              "remote", rq->remote_addr);
+  if (NULL != fields && '\0' != rq->principal.actor[0])
+    json_object_set_new (fields, "principal", json_string (rq->principal.actor));
+  if (NULL != fields && MHD_REQUEST_TERMINATED_COMPLETED_OK != toe)
+    json_object_set_new (fields, "terminated", json_integer (toe));
+  bw_log_json (BW_LOG_INFO, "request", fields);
+  bw_request_free (rq);
+  atomic_fetch_sub (&inflight, 1);
+}
+
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (0 == getrlimit (RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
+int
+bw_http_start (const struct bw_config *cfg)
+{
+  config = cfg;
+  raise_fd_limit ();
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC
+                       | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  if (AF_INET6 == cfg->listen_addr.ss_family)
+    flags |= MHD_USE_IPv6;
+  daemon_handle = MHD_start_daemon (
+    flags, 0, NULL, NULL, &on_access, NULL,
+    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &cfg->listen_addr,
+    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) cfg->pool_size,
+    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->connection_timeout_s,
+    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) cfg->per_ip_connections,
+    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) cfg->connection_memory,
+    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+    MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL,
+    MHD_OPTION_END);
+  if (NULL == daemon_handle)
+    {
+      bw_log_json (BW_LOG_ERROR, "cannot listen", json_pack ("{s:s}", "listen", cfg->listen));
+      return -1;
+    }
+  return 0;
+}
+
+void
+bw_http_stop (unsigned long timeout_s)
+{
+  if (NULL == daemon_handle)
+    return;
+  atomic_store (&shutting_down, true);
+  MHD_socket s = MHD_quiesce_daemon (daemon_handle);
+  if (MHD_INVALID_SOCKET != s)
+    close (s);
+  uint64_t deadline = now_ns () + (uint64_t) timeout_s * 1000000000u;
+  while (atomic_load (&inflight) > 0 && now_ns () < deadline)
+    usleep (10000);
+  if (atomic_load (&inflight) > 0)
+    bw_log_json (BW_LOG_WARN, "shutdown timeout: closing in-flight requests",
+                 json_pack ("{s:i}", "inflight", atomic_load (&inflight)));
+  MHD_stop_daemon (daemon_handle);
+  daemon_handle = NULL;
+}

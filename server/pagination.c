@@ -1,0 +1,119 @@
+/*
+ * ?limit= and ?cursor= parsing.  Cursors are base64url text keys, opaque
+ * to clients; decoding refuses anything but the alphabet.
+ */
+#include "config.h"
+#include "server/pagination.h"
+#include "lib/crypto.h"
+#include "server/reply.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+b64url_value (char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+/* Decode unpadded base64url into @a out (NUL-terminated text).  -1 if invalid. */
+static int
+cursor_decode (const char *in, char *out, size_t outmax)
+{
+  size_t len = strlen (in);
+  size_t o = 0;
+  unsigned int acc = 0;
+  int bits = 0;
+  if (len % 4 == 1)
+    return -1;
+  for (size_t i = 0; i < len; i++)
+    {
+      int v = b64url_value (in[i]);
+      if (v < 0)
+        return -1;
+      acc = (acc << 6) | (unsigned int) v;
+      bits += 6;
+      if (bits >= 8)
+        {
+          bits -= 8;
+          if (o >= outmax)
+            return -1;
+          char c = (char) ((acc >> bits) & 0xff);
+          if ('\0' == c)
+            return -1;
+          out[o++] = c;
+        }
+    }
+  out[o] = '\0';
+  return 0;
+}
+
+bool
+bw_page_parse (struct bw_request *rq, struct bw_page *page)
+{
+  memset (page, 0, sizeof (*page));
+  page->limit = BW_PAGE_LIMIT_DEFAULT;
+  const char *limit = bw_request_query (rq, "limit");
+  if (NULL != limit)
+    {
+      char *end;
+      errno = 0;
+      long v = strtol (limit, &end, 10);
+      if (0 != errno || end == limit || '\0' != *end || v < 1 || v > BW_PAGE_LIMIT_MAX)
+        {
+          bw_reply_problem (rq, BW_E_VALIDATION, "limit must be a whole number from 1 to 200",
+                            json_pack ("[{s:s, s:s}]", "parameter", "limit", "message",
+                                       "must be a whole number from 1 to 200"));
+          return false;
+        }
+      page->limit = (unsigned int) v;
+    }
+  const char *cursor = bw_request_query (rq, "cursor");
+  if (NULL != cursor)
+    {
+      if (0 != cursor_decode (cursor, page->key, BW_CURSOR_KEY_MAX) || '\0' == page->key[0])
+        {
+          bw_reply_problem (rq, BW_E_VALIDATION, "cursor is not one this server issued",
+                            json_pack ("[{s:s, s:s}]", "parameter", "cursor", "message",
+                                       "is not a cursor this server issued"));
+          return false;
+        }
+      page->has_cursor = true;
+    }
+  return true;
+}
+
+json_t *
+bw_cursor_encode (const char *key)
+{
+  size_t len = strlen (key);
+  if (len > BW_CURSOR_KEY_MAX)
+    return NULL;
+  char out[4 * ((BW_CURSOR_KEY_MAX + 2) / 3) + 1];
+  bw_b64url_encode ((const unsigned char *) key, len, out);
+  return json_string (out);
+}
+
+enum bw_step
+bw_reply_page (struct bw_request *rq, json_t *items, json_t *next)
+{
+  if (NULL == items)
+    {
+      json_decref (next);
+      return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+    }
+  json_t *body = json_pack ("{s:o, s:o}", "items", items, "next_cursor",
+                            (NULL != next) ? next : json_null ());
+  return bw_reply_json (rq, 200, body, NULL, 0);
+}

@@ -1,0 +1,48 @@
+/**
+ * @file server/pagination.h
+ * `?limit=&cursor=` for every list (DESIGN §8).  A cursor is opaque to
+ * clients: base64url of a short text key chosen by each list (a seq, or
+ * "<created_at>|<id>"), which the list decodes and passes to SQL as a
+ * parameter.
+ */
+#ifndef BW_SERVER_PAGINATION_H
+#define BW_SERVER_PAGINATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include "server/request.h"
+
+/** Default and largest page size. */
+#define BW_PAGE_LIMIT_DEFAULT 50
+#define BW_PAGE_LIMIT_MAX 200
+/** Longest decoded cursor key, in bytes. */
+#define BW_CURSOR_KEY_MAX 128
+
+/** A parsed page request. */
+struct bw_page
+{
+  unsigned int limit;                  /**< 1..BW_PAGE_LIMIT_MAX */
+  bool has_cursor;
+  char key[BW_CURSOR_KEY_MAX + 1];     /**< decoded cursor key when has_cursor */
+};
+
+/**
+ * Parse `limit` and `cursor` from the query string.
+ * @return true, or false after replying 400 naming the bad parameter.
+ */
+bool bw_page_parse (struct bw_request *rq, struct bw_page *page);
+
+/**
+ * Encode @a key as an opaque cursor.
+ * @return a new JSON string (caller owns), or NULL on allocation failure.
+ */
+json_t *bw_cursor_encode (const char *key);
+
+/**
+ * Reply 200 with the list body {"items": @a items, "next_cursor": @a next}.
+ * Both are stolen; @a next NULL means the last page (`null`).  A NULL
+ * @a items (failed allocation) is answered 500.
+ */
+enum bw_step bw_reply_page (struct bw_request *rq, json_t *items, json_t *next);
+
+#endif

@@ -1,0 +1,50 @@
+/**
+ * @file server/router.h
+ * The static route table (server/routes.c) and its matcher.  Patterns are
+ * literal segments and `{name}` parameters; one route per method+pattern.
+ */
+#ifndef BW_SERVER_ROUTER_H
+#define BW_SERVER_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "api/permission.h"
+#include "server/request.h"
+
+/** A route handler.  Runs after authentication and body parsing. */
+typedef enum bw_step (*bw_handler) (struct bw_request *rq);
+
+/** One row of the route table. */
+struct bw_route
+{
+  const char *method;   /**< "GET", "POST", ... */
+  const char *pattern;  /**< "/api/v1/orgs/{org}/tokens/{id}"; also the metrics/log label */
+  bw_handler handler;
+  enum bw_perm perm;    /**< BW_PERM_NONE: public */
+  bool json_body;       /**< takes a JSON body (parsed into rq->json before the handler) */
+};
+
+/** The route table and its length. */
+extern const struct bw_route bw_routes[];
+extern const size_t bw_routes_count;
+
+/** Outcome of matching a request line. */
+struct bw_route_match
+{
+  const struct bw_route *route; /**< NULL when nothing matched the method */
+  bool path_known;              /**< some route has this path (→ 405, not 404) */
+  char allow[64];               /**< when path_known: "GET, PATCH, DELETE" */
+};
+
+/**
+ * Match @a method and @a path.  On success fills rq->params (pointing into
+ * a copy owned by @a rq) in pattern order.
+ * @return 0 and @a m filled; -1 on allocation failure.
+ */
+int bw_route_find (struct bw_request *rq, const char *method, const char *path,
+                   struct bw_route_match *m);
+
+/** Index of @a r in bw_routes (for metrics arrays). */
+size_t bw_route_index (const struct bw_route *r);
+
+#endif

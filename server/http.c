@@ -17,8 +17,11 @@
 #include "db/org.h"
 #include "lib/log.h"
 
+#include <limits.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,24 +45,16 @@ now_ns (void)
   return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-static bool
-has_body (const struct bw_request *rq)
-{
-  const char *cl = bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  const char *te = bw_request_header (rq, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-  return (NULL != cl && 0 != strcmp (cl, "0")) || NULL != te;
-}
-
-/* Content-Length above the cap: refuse before reading the body. */
-static bool
-declared_too_large (const struct bw_request *rq)
+/* The declared Content-Length, or 0 when there is none. */
+static unsigned long long
+declared_length (const struct bw_request *rq)
 {
   const char *cl = bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (NULL == cl)
-    return false;
+    return 0;
   char *end;
   unsigned long long n = strtoull (cl, &end, 10);
-  return '\0' == *end && n > config->body_limit;
+  return ('\0' == *end) ? n : ULLONG_MAX;
 }
 
 static bool
@@ -230,26 +225,30 @@ on_request_line (struct MHD_Connection *connection, const char *url, const char 
     rq->early = BW_E_INTERNAL;
   else if (NULL == m.route)
     rq->early = m.path_known ? BW_E_METHOD_NOT_ALLOWED : BW_E_NOT_FOUND;
-  else if (declared_too_large (rq))
+  else if (declared_length (rq) > config->body_limit)
     rq->early = BW_E_PAYLOAD_TOO_LARGE;
   rq->route = m.route;
   memcpy (rq->allow, m.allow, sizeof (rq->allow));
-  if (BW_E__COUNT != rq->early && has_body (rq))
+  /* A refused request's body is read and dropped so that the client, still
+     sending, reads the answer; past the discard cap we answer at once and
+     libmicrohttpd closes the connection. */
+  if (BW_E__COUNT != rq->early
+      && declared_length (rq) > BW_BODY_DISCARD_FACTOR * config->body_limit)
     dispatch (rq, rq->early);
   return MHD_YES;
 }
 
 /* Body chunk: keep it only for routes that take a body, up to the cap.
  * libmicrohttpd cannot queue a response while a body is still arriving, so
- * a body found too large on the way (chunked, no Content-Length) is read
- * and dropped, and refused with 413 once complete; a client that keeps
- * sending past BW_BODY_DISCARD_FACTOR times the cap is cut off instead. */
+ * the body of a refused request (or one found too large on the way) is read
+ * and dropped, and answered once complete; a client that keeps sending past
+ * BW_BODY_DISCARD_FACTOR times the cap is cut off instead. */
 static enum MHD_Result
 on_body_chunk (struct bw_request *rq, const char *data, size_t n)
 {
-  if (rq->replied || NULL == rq->route || !rq->route->json_body)
+  if (rq->replied)
     return MHD_YES;
-  if (BW_E__COUNT != rq->early)
+  if (BW_E__COUNT != rq->early || !rq->route->json_body)
     {
       rq->body_len += n;
       return (rq->body_len > BW_BODY_DISCARD_FACTOR * config->body_limit) ? MHD_NO : MHD_YES;
@@ -317,6 +316,18 @@ on_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
   atomic_fetch_sub (&inflight, 1);
 }
 
+/* libmicrohttpd's own messages become JSON log lines too. */
+static void
+on_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+  char msg[512];
+  vsnprintf (msg, sizeof (msg), fmt, ap);
+  size_t len = strlen (msg);
+  while (len > 0 && '\n' == msg[len - 1])
+    msg[--len] = '\0';
+  bw_log_json (BW_LOG_WARN, "libmicrohttpd", json_pack ("{s:s}", "detail", msg));
+}
+
 static void
 raise_fd_limit (void)
 {
@@ -337,10 +348,13 @@ bw_http_start (const struct bw_config *cfg)
                        | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
   if (AF_INET6 == cfg->listen_addr.ss_family)
     flags |= MHD_USE_IPv6;
+  /* libmicrohttpd refuses a pool of one: then its polling thread serves alone. */
+  unsigned int pool = (cfg->pool_size > 1) ? (unsigned int) cfg->pool_size : 0;
   daemon_handle = MHD_start_daemon (
     flags, 0, NULL, NULL, &on_access, NULL,
+    MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, NULL,
     MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &cfg->listen_addr,
-    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) cfg->pool_size,
+    MHD_OPTION_THREAD_POOL_SIZE, pool,
     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->connection_timeout_s,
     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) cfg->per_ip_connections,
     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) cfg->connection_memory,

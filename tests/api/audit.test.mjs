@@ -5,8 +5,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, sha256hex, uniqueSlug, walkPages } from './harness.mjs';
-import { useServer } from './harness.mjs';
+import { canonicalJson, sha256hex, uniqueSlug, useServer, walkPages } from './harness.mjs';
 
 const ZERO_HASH = '0'.repeat(64);
 

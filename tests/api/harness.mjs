@@ -24,7 +24,7 @@ import addFormats from 'ajv-formats';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SPEC_PATH = path.join(ROOT, 'api', 'openapi.yaml');
 
-/** Seconds bulwarkd may take to answer /readyz 200 after start. */
+/** Milliseconds bulwarkd may take to answer /readyz 200 after start. */
 const READY_TIMEOUT_MS = 15000;
 /** Graceful shutdown must end the process within this (contract: exit 0). */
 const STOP_TIMEOUT_MS = 10000;
@@ -55,7 +55,7 @@ export async function waitFor (fn, timeoutMs, intervalMs = 200)
 
 export const sha256hex = (s) => crypto.createHash('sha256').update(s).digest('hex');
 
-/** Canonical JSON as lib/canonical_json.h: sorted keys, no whitespace, UTF-8. */
+/** Canonical JSON as lib/canonical_json.h: sorted keys, no whitespace, UTF-8 (keys are ASCII here, so UTF-16 order = byte order). */
 export function canonicalJson (v)
 {
   if (Array.isArray(v))
@@ -190,7 +190,7 @@ export function latestMigration ()
 
 /* ---------------------------------------------------------- spec validation */
 
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 let specPromise;
 
@@ -414,8 +414,18 @@ export async function request (base, validator, method, urlPath, opts = {})
       else
         headers[k.toLowerCase()] = v;
     }
-  const r = await fetch(base + urlPath, { method, headers, body: payload, redirect: 'manual',
-                                          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  let r;
+  try
+    {
+      r = await fetch(base + urlPath, { method, headers, body: payload, redirect: 'manual',
+                                        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    }
+  catch (e)
+    {
+      const c = e.cause;
+      throw new Error(`${method} ${urlPath}: no HTTP response (${e.name}: ${e.message}`
+                      + (c ? `; ${c.code ?? c.name}: ${c.message}` : '') + ')');
+    }
   const text = await r.text();
   const res = { status: r.status, headers: r.headers, text, json: undefined };
   if (isJsonMedia(mediaBase(r.headers.get('content-type'))) && text !== '')
@@ -762,4 +772,3 @@ export async function walkPages (api, listPath, { token, limit = 1, maxPages = 1
     }
 }
 
-export { HTTP_METHODS };

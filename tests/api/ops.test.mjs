@@ -3,8 +3,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { latestMigration, parseErrorsDef, uniqueSlug } from './harness.mjs';
-import { useServer } from './harness.mjs';
+import { latestMigration, parseErrorsDef, uniqueSlug, useServer } from './harness.mjs';
 
 /** Parse Prometheus text: [{name, labels: {..}, value}] plus the TYPE of each family. */
 function parseMetrics (text)

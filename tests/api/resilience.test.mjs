@@ -8,8 +8,7 @@
 
 import { describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { pgCluster, sleep, uniqueSlug } from './harness.mjs';
-import { useServer } from './harness.mjs';
+import { pgCluster, sleep, uniqueSlug, useServer } from './harness.mjs';
 
 /** Longest a request may take while the database is down (it must fail fast, not hang). */
 const DOWN_ANSWER_MS = 5000;

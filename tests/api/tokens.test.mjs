@@ -4,8 +4,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { isUuid, sha256hex, sleep, uniqueSlug, walkPages, randomToken } from './harness.mjs';
-import { useServer } from './harness.mjs';
+import { isUuid, randomToken, sha256hex, sleep, uniqueSlug, useServer, walkPages } from './harness.mjs';
 
 const SECRET_RE = /^bwk_[A-Za-z0-9_-]{43}$/;
 const ROLES = ['owner', 'policy_admin', 'catalog_reviewer', 'auditor', 'viewer'];

@@ -358,7 +358,6 @@ bw_http_start (const struct bw_config *cfg)
     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->connection_timeout_s,
     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) cfg->per_ip_connections,
     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) cfg->connection_memory,
-    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
     MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL,
     MHD_OPTION_END);
   if (NULL == daemon_handle)

@@ -30,6 +30,11 @@ static const struct
   [BW_PERM_TOKEN_READ] = { "token.read", R (BW_ROLE_OWNER) | R (BW_ROLE_AUDITOR) },
   [BW_PERM_TOKEN_WRITE] = { "token.write", R (BW_ROLE_OWNER) },
   [BW_PERM_AUDIT_READ] = { "audit.read", R (BW_ROLE_OWNER) | R (BW_ROLE_AUDITOR) },
+  [BW_PERM_DIRECTORY_READ] = { "directory.read", ALL_ROLES },
+  [BW_PERM_DIRECTORY_WRITE] = { "directory.write", R (BW_ROLE_OWNER) | R (BW_ROLE_POLICY_ADMIN) },
+  [BW_PERM_POLICY_READ] = { "policy.read", ALL_ROLES },
+  [BW_PERM_POLICY_WRITE] = { "policy.write", R (BW_ROLE_OWNER) | R (BW_ROLE_POLICY_ADMIN) },
+  [BW_PERM_POLICY_EVALUATE] = { "policy.evaluate", ALL_ROLES },
 };
 
 const char *

@@ -30,6 +30,11 @@ enum bw_perm
   BW_PERM_TOKEN_READ,      /**< list API tokens (never their secrets) */
   BW_PERM_TOKEN_WRITE,     /**< create and revoke API tokens */
   BW_PERM_AUDIT_READ,      /**< read and verify the audit log */
+  BW_PERM_DIRECTORY_READ,  /**< read users, groups and memberships */
+  BW_PERM_DIRECTORY_WRITE, /**< create, change and delete users, groups and memberships */
+  BW_PERM_POLICY_READ,     /**< read policies, revisions, diffs, effective policies */
+  BW_PERM_POLICY_WRITE,    /**< create, update, roll back and delete policies */
+  BW_PERM_POLICY_EVALUATE, /**< ask for decisions and simulate drafts (changes nothing) */
   BW_PERM__COUNT
 };
 

@@ -110,6 +110,11 @@ static const struct
   { BW_PERM_TOKEN_READ, "token.read", { true, false, false, true, false } },
   { BW_PERM_TOKEN_WRITE, "token.write", { true, false, false, false, false } },
   { BW_PERM_AUDIT_READ, "audit.read", { true, false, false, true, false } },
+  { BW_PERM_DIRECTORY_READ, "directory.read", { true, true, true, true, true } },
+  { BW_PERM_DIRECTORY_WRITE, "directory.write", { true, true, false, false, false } },
+  { BW_PERM_POLICY_READ, "policy.read", { true, true, true, true, true } },
+  { BW_PERM_POLICY_WRITE, "policy.write", { true, true, false, false, false } },
+  { BW_PERM_POLICY_EVALUATE, "policy.evaluate", { true, true, true, true, true } },
 };
 
 START_TEST (test_permission_table)

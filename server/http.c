@@ -29,8 +29,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/** How much of an oversized chunked body is read (and dropped) before the connection is cut. */
-#define BW_BODY_DISCARD_FACTOR 4
+/** Bytes of a refused request's body read (and dropped) so the client gets the answer; past
+ *  this the connection is cut instead. */
+#define BW_BODY_DISCARD_MAX (64ull * 1024 * 1024)
+
+/* Set as the request context by the URI log callback when the raw path
+ * holds an encoded '/' (%2F), which libmicrohttpd would decode before
+ * routing: such a path is refused, so `acme%2Ftokens` never reaches the
+ * tokens route.  Only its address matters. */
+static char encoded_slash_marker;
 
 static struct MHD_Daemon *daemon_handle;
 static const struct bw_config *config;
@@ -166,8 +173,12 @@ parse_body (struct bw_request *rq)
     {
       char detail[256];
       char pointer[160];
-      snprintf (detail, sizeof (detail), "%s (line %d, column %d)",
-                (0 == rq->body_len) ? "the body is empty" : jerr.text, jerr.line, jerr.column);
+      /* jansson names its own flag here; say what the client can fix. */
+      const char *what = (0 == rq->body_len) ? "the body is empty"
+                         : (NULL != strstr (jerr.text, "JSON_ALLOW_NUL"))
+                           ? "strings must not contain \\u0000"
+                           : jerr.text;
+      snprintf (detail, sizeof (detail), "%s (line %d, column %d)", what, jerr.line, jerr.column);
       duplicate_pointer (rq, &jerr, pointer, sizeof (pointer));
       bw_reply_problem (rq, BW_E_MALFORMED_JSON, detail,
                         ('\0' == pointer[0]) ? NULL
@@ -181,14 +192,17 @@ parse_body (struct bw_request *rq)
 static void
 dispatch (struct bw_request *rq, enum bw_error early)
 {
+  if (BW_E_PAYLOAD_TOO_LARGE == early)
+    {
+      char detail[96];
+      snprintf (detail, sizeof (detail), "the request body exceeds the limit of %lu bytes",
+                config->body_limit);
+      bw_reply_problem (rq, early, detail, NULL);
+      return;
+    }
   if (BW_E__COUNT != early)
     {
       bw_reply_problem (rq, early, NULL, NULL);
-      return;
-    }
-  if (atomic_load (&shutting_down))
-    {
-      bw_reply_problem (rq, BW_E_SHUTTING_DOWN, NULL, NULL);
       return;
     }
   if (!authorize (rq))
@@ -209,31 +223,45 @@ dispatch (struct bw_request *rq, enum bw_error early)
     }
 }
 
-/* First call: context, route, early refusals. */
+/* Called with the raw request target before libmicrohttpd decodes it. */
+static void *
+on_uri (void *cls, const char *uri, struct MHD_Connection *connection)
+{
+  size_t path_len = strcspn (uri, "?");
+  for (size_t i = 0; i + 2 < path_len; i++)
+    if ('%' == uri[i] && '2' == uri[i + 1] && ('f' == uri[i + 2] || 'F' == uri[i + 2]))
+      return &encoded_slash_marker;
+  return NULL;
+}
+
+/* First call: context, route, early refusals.  A request whose line has
+ * arrived is finished even when shutdown begins meanwhile. */
 static enum MHD_Result
 on_request_line (struct MHD_Connection *connection, const char *url, const char *method,
                  void **con_cls)
 {
+  bool encoded_slash = (&encoded_slash_marker == *con_cls);
   struct bw_request *rq = bw_request_new (connection, method, url);
+  *con_cls = rq;
   if (NULL == rq)
     return MHD_NO;
   atomic_fetch_add (&inflight, 1);
-  *con_cls = rq;
   struct bw_route_match m;
   rq->early = BW_E__COUNT;
   if (0 != bw_route_find (rq, method, url, &m))
     rq->early = BW_E_INTERNAL;
-  else if (NULL == m.route)
-    rq->early = m.path_known ? BW_E_METHOD_NOT_ALLOWED : BW_E_NOT_FOUND;
+  else if (atomic_load (&shutting_down))
+    rq->early = BW_E_SHUTTING_DOWN;
+  else if (NULL == m.route || encoded_slash)
+    rq->early = (m.path_known && !encoded_slash) ? BW_E_METHOD_NOT_ALLOWED : BW_E_NOT_FOUND;
   else if (declared_length (rq) > config->body_limit)
     rq->early = BW_E_PAYLOAD_TOO_LARGE;
-  rq->route = m.route;
+  rq->route = encoded_slash ? NULL : m.route;
   memcpy (rq->allow, m.allow, sizeof (rq->allow));
   /* A refused request's body is read and dropped so that the client, still
      sending, reads the answer; past the discard cap we answer at once and
      libmicrohttpd closes the connection. */
-  if (BW_E__COUNT != rq->early
-      && declared_length (rq) > BW_BODY_DISCARD_FACTOR * config->body_limit)
+  if (BW_E__COUNT != rq->early && declared_length (rq) > BW_BODY_DISCARD_MAX)
     dispatch (rq, rq->early);
   return MHD_YES;
 }
@@ -242,7 +270,7 @@ on_request_line (struct MHD_Connection *connection, const char *url, const char 
  * libmicrohttpd cannot queue a response while a body is still arriving, so
  * the body of a refused request (or one found too large on the way) is read
  * and dropped, and answered once complete; a client that keeps sending past
- * BW_BODY_DISCARD_FACTOR times the cap is cut off instead. */
+ * BW_BODY_DISCARD_MAX bytes is cut off instead. */
 static enum MHD_Result
 on_body_chunk (struct bw_request *rq, const char *data, size_t n)
 {
@@ -251,7 +279,7 @@ on_body_chunk (struct bw_request *rq, const char *data, size_t n)
   if (BW_E__COUNT != rq->early || !rq->route->json_body)
     {
       rq->body_len += n;
-      return (rq->body_len > BW_BODY_DISCARD_FACTOR * config->body_limit) ? MHD_NO : MHD_YES;
+      return (rq->body_len > BW_BODY_DISCARD_MAX) ? MHD_NO : MHD_YES;
     }
   if (rq->body_len + n > config->body_limit)
     {
@@ -274,7 +302,7 @@ on_access (void *cls, struct MHD_Connection *connection, const char *url, const 
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
   struct bw_request *rq = *con_cls;
-  if (NULL == rq)
+  if (NULL == rq || (void *) &encoded_slash_marker == (void *) rq)
     return on_request_line (connection, url, method, con_cls);
   if (0 != *upload_data_size)
     {
@@ -293,18 +321,19 @@ on_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
               enum MHD_RequestTerminationCode toe)
 {
   struct bw_request *rq = *con_cls;
-  if (NULL == rq)
-    return;
   *con_cls = NULL;
-  double seconds = (double) (now_ns () - rq->start_ns) / 1e9;
+  if (NULL == rq || (void *) &encoded_slash_marker == (void *) rq)
+    return;
+  uint64_t elapsed_ns = now_ns () - rq->start_ns;
+  double seconds = (double) elapsed_ns / 1e9;
   size_t route_index = (NULL != rq->route) ? bw_route_index (rq->route) : bw_routes_count;
   bw_metrics_observe (route_index, rq->method, rq->status, seconds);
-  json_t *fields = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:f, s:s, s:s}",
+  json_t *fields = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s}",
                               "method", rq->method,
                               "route", (NULL != rq->route) ? rq->route->pattern : "unmatched",
                               "path", rq->path, "status", (int) rq->status,
                               "bytes", (json_int_t) rq->bytes_out,
-                              "latency_ms", seconds * 1000.0,
+                              "latency_us", (json_int_t) (elapsed_ns / 1000),
                               "request_id", rq->request_id,
                               "remote", rq->remote_addr);
   if (NULL != fields && '\0' != rq->principal.actor[0])
@@ -356,6 +385,8 @@ bw_http_start (const struct bw_config *cfg)
     MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &cfg->listen_addr,
     MHD_OPTION_THREAD_POOL_SIZE, pool,
     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->connection_timeout_s,
+    MHD_OPTION_URI_LOG_CALLBACK, &on_uri, NULL,
+    MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_connections,
     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) cfg->per_ip_connections,
     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) cfg->connection_memory,
     MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL,

@@ -3,6 +3,7 @@
  * admin token, or print the version.
  */
 #include "config.h"
+#include "api/policy_cache.h"
 #include "server/auth.h"
 #include "server/settings.h"
 #include "server/http.h"
@@ -83,14 +84,22 @@ serve (const struct bw_config *cfg)
 
   /* Block the stop signals before any thread starts, so only sigwait sees them. */
   sigset_t stop;
+  /* A shell starts background jobs with SIGINT ignored; an ignored signal
+     never reaches sigwait, so take the default disposition back first. */
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
   sigemptyset (&stop);
   sigaddset (&stop, SIGINT);
   sigaddset (&stop, SIGTERM);
   pthread_sigmask (SIG_BLOCK, &stop, NULL);
   signal (SIGPIPE, SIG_IGN);
 
-  if (0 != bw_auth_start () || 0 != bw_http_start (cfg))
+  if (0 != bw_auth_start ())
+    return 1;
+  if (0 != bw_http_start (cfg))
     {
+      fprintf (stderr, "bulwarkd: cannot listen on %s (in use by another process? choose "
+                       "another address with --listen or BULWARK_LISTEN)\n", cfg->listen);
       bw_auth_stop ();
       return 1;
     }
@@ -104,6 +113,7 @@ serve (const struct bw_config *cfg)
   bw_log_json (BW_LOG_INFO, "stopping", json_pack ("{s:i}", "signal", sig));
   bw_http_stop (cfg->shutdown_timeout_s);
   bw_auth_stop ();
+  api_policy_cache_clear ();
   bw_log_json (BW_LOG_INFO, "stopped", NULL);
   return 0;
 }

@@ -86,7 +86,15 @@ bw_reply_problem (struct bw_request *rq, enum bw_error err, const char *detail, 
                          (NULL != detail) ? detail : e->title, "code", e->code, "request_id",
                          rq->request_id);
   if (NULL != p && NULL != errors && json_array_size (errors) > 0)
-    json_object_set (p, "errors", errors);
+    {
+      if (json_array_size (errors) > BW_PROBLEM_ERRORS_MAX)
+        {
+          while (json_array_size (errors) > BW_PROBLEM_ERRORS_MAX)
+            json_array_remove (errors, json_array_size (errors) - 1);
+          json_object_set_new (p, "errors_truncated", json_true ());
+        }
+      json_object_set (p, "errors", errors);
+    }
   json_decref (errors);
 
   struct bw_header h[2];

@@ -32,10 +32,14 @@ enum bw_step bw_reply_empty (struct bw_request *rq, unsigned int status,
 enum bw_step bw_reply_text (struct bw_request *rq, unsigned int status, const char *content_type,
                             const char *body, size_t len);
 
+/** Most entries of a problem's `errors` list; the rest are dropped and flagged. */
+#define BW_PROBLEM_ERRORS_MAX 100
+
 /**
  * Reply with the problem document of @a err (RFC 9457): type, title,
  * status, detail, code, request_id, and `errors` when @a errors (stolen,
- * may be NULL) is a non-empty array of {pointer|parameter, message}.
+ * may be NULL) is a non-empty array of {pointer|parameter, message}; past
+ * BW_PROBLEM_ERRORS_MAX entries it is cut and `errors_truncated` is true.
  * @a detail (may be NULL) is copied; it must not contain internals.
  * Adds `Retry-After` for 503 and `Allow` for 405 (from the route table).
  */

@@ -71,12 +71,14 @@ bw_route_find (struct bw_request *rq, const char *method, const char *path,
   int nseg = split (rq->path_params_buf, seg);
   if (nseg < 0)
     return 0;
+  /* HEAD is GET without the body (RFC 9110 §9.3.2); libmicrohttpd drops the body. */
+  const char *as = (0 == strcmp (method, "HEAD")) ? "GET" : method;
   for (size_t r = 0; r < bw_routes_count; r++)
     {
       const char *params[BW_ROUTE_PARAMS_MAX] = { NULL };
       if (!match_pattern (bw_routes[r].pattern, seg, nseg, params))
         continue;
-      if (0 == strcmp (bw_routes[r].method, method))
+      if (0 == strcmp (bw_routes[r].method, as))
         {
           m->route = &bw_routes[r];
           memcpy (rq->params, params, sizeof (params));

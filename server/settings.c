@@ -48,8 +48,10 @@ static const struct option options[] = {
     "debug, info, warn or error" },
   { "--connection-timeout", "BULWARK_CONNECTION_TIMEOUT", "60", K_ULONG,
     OFF (connection_timeout_s), 1, 3600, "seconds before an idle connection is closed" },
+  { "--max-connections", "BULWARK_MAX_CONNECTIONS", "10000", K_ULONG, OFF (max_connections),
+    16, 1000000, "concurrent connections in all (agents hold theirs open)" },
   { "--per-ip-connections", "BULWARK_PER_IP_CONNECTIONS", "1000", K_ULONG,
-    OFF (per_ip_connections), 1, 100000, "concurrent connections allowed from one address" },
+    OFF (per_ip_connections), 1, 1000000, "concurrent connections allowed from one address" },
   { "--shutdown-timeout", "BULWARK_SHUTDOWN_TIMEOUT", "10", K_ULONG, OFF (shutdown_timeout_s),
     0, 600, "seconds in-flight requests may take to finish at shutdown" },
   { "--connection-memory", "BULWARK_CONNECTION_MEMORY", "16384", K_ULONG,
@@ -141,6 +143,15 @@ resolve_listen (struct bw_config *cfg, char *err, size_t errlen)
     {
       host[hlen - 1] = '\0';
       h = host + 1;
+    }
+  char *end;
+  errno = 0;
+  unsigned long port = strtoul (colon + 1, &end, 10);
+  if (0 != errno || '\0' != *end || port < 1 || port > 65535 || '+' == colon[1] || '-' == colon[1])
+    {
+      snprintf (err, errlen, "--listen/BULWARK_LISTEN: port must be 1..65535, got \"%s\"",
+                colon + 1);
+      return -1;
     }
   struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV };

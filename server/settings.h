@@ -34,6 +34,7 @@ struct bw_config
   unsigned long body_limit;         /**< request body cap, bytes */
   enum bw_log_level log_level;
   unsigned long connection_timeout_s; /**< idle connection timeout, seconds */
+  unsigned long max_connections;    /**< concurrent connections in all */
   unsigned long per_ip_connections; /**< concurrent connections per client IP */
   unsigned long shutdown_timeout_s; /**< grace for in-flight requests at shutdown */
   unsigned long connection_memory;  /**< libmicrohttpd per-connection memory, bytes */

@@ -36,4 +36,40 @@ enum bw_step api_tokens_revoke (struct bw_request *rq);
 enum bw_step api_audit_list (struct bw_request *rq);
 enum bw_step api_audit_verify (struct bw_request *rq);
 
+/* api/users.c: /api/v1/orgs/{org}/users and a user's groups. */
+enum bw_step api_users_create (struct bw_request *rq);
+enum bw_step api_users_list (struct bw_request *rq);
+enum bw_step api_users_get (struct bw_request *rq);
+enum bw_step api_users_update (struct bw_request *rq);
+enum bw_step api_users_delete (struct bw_request *rq);
+enum bw_step api_users_groups (struct bw_request *rq);
+
+/* api/groups.c: /api/v1/orgs/{org}/groups and their members. */
+enum bw_step api_groups_create (struct bw_request *rq);
+enum bw_step api_groups_list (struct bw_request *rq);
+enum bw_step api_groups_get (struct bw_request *rq);
+enum bw_step api_groups_update (struct bw_request *rq);
+enum bw_step api_groups_delete (struct bw_request *rq);
+enum bw_step api_groups_members (struct bw_request *rq);
+enum bw_step api_groups_member_add (struct bw_request *rq);
+enum bw_step api_groups_member_remove (struct bw_request *rq);
+
+/* api/policies.c: /api/v1/orgs/{org}/policies, their revisions, diff and rollback. */
+enum bw_step api_policies_create (struct bw_request *rq);
+enum bw_step api_policies_list (struct bw_request *rq);
+enum bw_step api_policies_get (struct bw_request *rq);
+enum bw_step api_policies_update (struct bw_request *rq);
+enum bw_step api_policies_delete (struct bw_request *rq);
+enum bw_step api_policies_revisions (struct bw_request *rq);
+enum bw_step api_policies_revision_get (struct bw_request *rq);
+enum bw_step api_policies_diff (struct bw_request *rq);
+enum bw_step api_policies_rollback (struct bw_request *rq);
+
+/* api/evaluate.c: decisions — /evaluate, /evaluate/batch, /policies/simulate, and
+   /users/{id}/effective-policy. */
+enum bw_step api_evaluate (struct bw_request *rq);
+enum bw_step api_evaluate_batch (struct bw_request *rq);
+enum bw_step api_policies_simulate (struct bw_request *rq);
+enum bw_step api_users_effective_policy (struct bw_request *rq);
+
 #endif

@@ -8,17 +8,15 @@
 #include "api/audit.h"
 #include "api/handlers.h"
 #include "db/org.h"
+#include "lib/text.h"
+#include "server/etag.h"
 #include "server/fields.h"
 #include "server/pagination.h"
 #include "server/reply.h"
 
-#include <inttypes.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-/** Bytes of an ETag `"<version>"` with its NUL (a bigint has at most 20 chars). */
-#define ETAG_SIZE 24
 /** Path prefix of an org's URL, for `Location`. */
 #define ORG_PATH "/api/v1/orgs/"
 
@@ -28,55 +26,6 @@ org_json (const struct db_org *o)
 {
   return json_pack ("{s:s, s:s, s:s, s:s, s:s}", "id", o->id, "slug", o->slug, "name", o->name,
                     "created_at", o->created_at, "updated_at", o->updated_at);
-}
-
-/** `"<version>"` (RFC 9110 §8.8.3 strong entity tag). */
-static void
-etag_of (int64_t version, char out[ETAG_SIZE])
-{
-  snprintf (out, ETAG_SIZE, "\"%" PRId64 "\"", version);
-}
-
-/** Skip optional whitespace (RFC 9110 §5.6.3). */
-static const char *
-skip_ows (const char *p)
-{
-  while (' ' == *p || '\t' == *p)
-    p++;
-  return p;
-}
-
-/**
- * Whether an `If-Match` field value (RFC 9110 §13.1.1: "*" or a list of
- * entity tags) matches version @a version by strong comparison.  Weak
- * tags never match; a malformed value matches nothing.
- */
-static bool
-if_match_ok (const char *value, int64_t version)
-{
-  char etag[ETAG_SIZE];
-  etag_of (version, etag);
-  size_t elen = strlen (etag);
-  const char *p = skip_ows (value);
-  if ('*' == *p)
-    return '\0' == *skip_ows (p + 1);
-  for (;;)
-    {
-      bool weak = (0 == strncmp (p, "W/", 2));
-      if (weak)
-        p += 2;
-      if ('"' != *p)
-        return false;
-      const char *end = strchr (p + 1, '"');
-      if (NULL == end)
-        return false;
-      if (!weak && (size_t) (end + 1 - p) == elen && 0 == memcmp (p, etag, elen))
-        return true;
-      p = skip_ows (end + 1);
-      if (',' != *p)
-        return false; /* the end of the list, or garbage */
-      p = skip_ows (p + 1);
-    }
 }
 
 /** Field checker: an org slug (lib/ident.h). */
@@ -90,62 +39,25 @@ check_slug (const json_t *v)
 }
 
 /**
- * Decode the UTF-8 sequence at *@a p (valid: jansson checked it) and
- * advance past it.  @return its code point.
- */
-static uint32_t
-utf8_next (const unsigned char **p)
-{
-  const unsigned char *s = *p;
-  if (s[0] < 0x80)
-    {
-      *p = s + 1;
-      return s[0];
-    }
-  size_t n = (s[0] < 0xe0) ? 2 : (s[0] < 0xf0) ? 3 : 4;
-  uint32_t cp = s[0] & (0x7f >> n); /* the lead byte's payload bits */
-  for (size_t i = 1; i < n; i++)
-    cp = (cp << 6) | (s[i] & 0x3f);
-  *p = s + n;
-  return cp;
-}
-
-/** Unicode White_Space code points that are not controls (Zs, U+2028, U+2029). */
-static bool
-is_space (uint32_t cp)
-{
-  return 0x20 == cp || 0xa0 == cp || 0x1680 == cp || (cp >= 0x2000 && cp <= 0x200a)
-         || 0x2028 == cp || 0x2029 == cp || 0x202f == cp || 0x205f == cp || 0x3000 == cp;
-}
-
-/**
  * Field checker: an org name is 1..DB_ORG_NAME_MAX bytes (the length limit
  * is the field spec's), not only whitespace, and free of control
  * characters (Unicode Cc), which have no place in a display name and would
- * reach logs and consoles.
+ * reach logs and consoles.  Leading and trailing spaces are kept as given.
  */
 static const char *
 check_name (const json_t *v)
 {
-  const unsigned char *p = (const unsigned char *) json_string_value (v);
-  bool visible = false;
-  while ('\0' != *p)
-    {
-      uint32_t cp = utf8_next (&p);
-      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-        return "must not contain control characters";
-      visible = visible || !is_space (cp);
-    }
-  return visible ? NULL : "must not be empty or only whitespace";
+  enum bw_text_fault f = bw_text_check (json_string_value (v), json_string_length (v));
+  return (BW_TEXT_PADDED == f) ? NULL : bw_text_fault_message (f);
 }
 
 /** Reply @a status with the org, its ETag and, if @a location, its `Location`. */
 static enum bw_step
 reply_org (struct bw_request *rq, unsigned int status, const struct db_org *o, bool location)
 {
-  char etag[ETAG_SIZE];
+  char etag[BW_ETAG_SIZE];
   char loc[sizeof (ORG_PATH) + BW_UUID_LEN];
-  etag_of (o->version, etag);
+  bw_etag_of_version (o->version, etag);
   snprintf (loc, sizeof (loc), ORG_PATH "%s", o->id);
   const struct bw_header headers[] = { { "ETag", etag }, { "Location", loc } };
   return bw_reply_json (rq, status, org_json (o), headers, location ? 2 : 1);
@@ -261,9 +173,7 @@ api_orgs_list (struct bw_request *rq)
     return BW_REPLIED;
   /* The cursor key is the id of the last org of the previous page. */
   if (page.has_cursor && !bw_uuid_valid (page.key))
-    return bw_reply_problem (rq, BW_E_VALIDATION, "cursor is not one this server issued",
-                             json_pack ("[{s:s, s:s}]", "parameter", "cursor", "message",
-                                        "is not a cursor this server issued"));
+    return bw_reply_bad_cursor (rq);
   /* An org token sees its own org only (API contract, "Orgs"). */
   const char *only = (BW_PRINCIPAL_ORG_TOKEN == rq->principal.kind) ? rq->principal.org_id
                                                                      : NULL;
@@ -322,7 +232,7 @@ update_tx (void *cls)
   enum db_qs qs = db_org_lock (id, &before);
   if (qs <= 0)
     return qs;
-  if (NULL != c->if_match && !if_match_ok (c->if_match, before.version))
+  if (NULL != c->if_match && !bw_if_match_version (c->if_match, before.version))
     {
       c->precondition_failed = true;
       return DB_QS_ABORT;

@@ -243,31 +243,6 @@ api_tokens_create (struct bw_request *rq)
 
 /* ---- GET /api/v1/orgs/{org}/tokens ---- */
 
-/*
- * The cursor key is "<created_at>|<id>" of the last token of the previous
- * page.  @return false after replying 400 when it is not.
- */
-static bool
-parse_cursor (struct bw_request *rq, char *key, const char **created_at, const char **id)
-{
-  char *bar = strchr (key, '|');
-
-  if (NULL != bar)
-    {
-      *bar = '\0';
-      if (bw_rfc3339_valid (key) && bw_uuid_valid (bar + 1))
-        {
-          *created_at = key;
-          *id = bar + 1;
-          return true;
-        }
-    }
-  bw_reply_problem (rq, BW_E_VALIDATION, "cursor is not one this server issued",
-                    json_pack ("[{s:s, s:s}]", "parameter", "cursor",
-                               "message", "is not a cursor this server issued"));
-  return false;
-}
-
 enum bw_step
 api_tokens_list (struct bw_request *rq)
 {
@@ -282,8 +257,9 @@ api_tokens_list (struct bw_request *rq)
 
   if (!bw_page_parse (rq, &page))
     return BW_REPLIED;
-  if (page.has_cursor && !parse_cursor (rq, page.key, &after_created_at, &after_id))
-    return BW_REPLIED;
+  /* the cursor key is "<created_at>|<id>" of the last token of the previous page */
+  if (page.has_cursor && !bw_cursor_split_ts_id (page.key, &after_created_at, &after_id))
+    return bw_reply_bad_cursor (rq);
   /* one row more than the page tells whether another page follows */
   qs = db_token_list (rq->org.id, after_created_at, after_id, page.limit + 1, &items, &n);
   if (qs < 0)

@@ -5,53 +5,26 @@
  */
 #include "config.h"
 #include "db/org.h"
+#include "db/row.h"
 #include "lib/log.h"
 
-#include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /** Select list matched by row_to_org(). */
 #define ORG_COLUMNS \
   "id, slug, name, version, " DB_SQL_TS ("created_at") ", " DB_SQL_TS ("updated_at")
 
-/** Copy column @a col of row @a row into @a dst (@a size bytes).  @return 0, or -1 if too long. */
-static int
-copy_col (const PGresult *res, int row, int col, char *dst, size_t size)
-{
-  size_t len = (size_t) PQgetlength (res, row, col);
-  if (len >= size)
-    {
-      bw_logf (BW_LOG_ERROR, "orgs: column %s is %zu bytes, more than %zu",
-               PQfname (res, col), len, size - 1);
-      return -1;
-    }
-  memcpy (dst, PQgetvalue (res, row, col), len);
-  dst[len] = '\0';
-  return 0;
-}
-
 /** Fill @a out from row @a row of an ORG_COLUMNS result.  @return 0, or -1. */
 static int
 row_to_org (const PGresult *res, int row, struct db_org *out)
 {
-  char *end;
-  const char *v = PQgetvalue (res, row, 3);
-  errno = 0;
-  long long version = strtoll (v, &end, 10);
-  if (0 != errno || end == v || '\0' != *end)
-    {
-      bw_logf (BW_LOG_ERROR, "orgs: bad version '%s'", v);
-      return -1;
-    }
-  out->version = (int64_t) version;
-  if (0 != copy_col (res, row, 0, out->id, sizeof (out->id))
-      || 0 != copy_col (res, row, 1, out->slug, sizeof (out->slug))
-      || 0 != copy_col (res, row, 2, out->name, sizeof (out->name))
-      || 0 != copy_col (res, row, 4, out->created_at, sizeof (out->created_at))
-      || 0 != copy_col (res, row, 5, out->updated_at, sizeof (out->updated_at)))
+  if (0 != db_col_int64 (res, row, 3, &out->version)
+      || 0 != db_col_text (res, row, 0, out->id, sizeof (out->id))
+      || 0 != db_col_text (res, row, 1, out->slug, sizeof (out->slug))
+      || 0 != db_col_text (res, row, 2, out->name, sizeof (out->name))
+      || 0 != db_col_text (res, row, 4, out->created_at, sizeof (out->created_at))
+      || 0 != db_col_text (res, row, 5, out->updated_at, sizeof (out->updated_at)))
     return -1;
   return 0;
 }
@@ -101,8 +74,8 @@ db_org_resolve (const char *id_or_slug, struct db_org_ref *out)
         PQclear (res);
       return qs;
     }
-  if (0 != copy_col (res, 0, 0, out->id, sizeof (out->id))
-      || 0 != copy_col (res, 0, 1, out->slug, sizeof (out->slug)))
+  if (0 != db_col_text (res, 0, 0, out->id, sizeof (out->id))
+      || 0 != db_col_text (res, 0, 1, out->slug, sizeof (out->slug)))
     qs = DB_QS_HARD_ERROR;
   PQclear (res);
   return qs;

@@ -5,8 +5,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "db/org.h"
+#include "db/row.h"
 #include "db/token.h"
 #include "lib/ident.h"
 #include "lib/log.h"
@@ -17,42 +17,20 @@
   DB_SQL_TS ("t.created_at") ", " DB_SQL_TS ("t.expires_at") ", " \
   DB_SQL_TS ("t.last_used_at") ", " DB_SQL_TS ("t.revoked_at")
 
-/*
- * Copy column @a col of @a row into @a dst of @a size bytes; SQL NULL
- * becomes "".  @return 0, or -1 if it does not fit (the schema rules that
- * out, so the caller reports a hard error).
- */
-static int
-copy_col (const PGresult *res, int row, int col, char *dst, size_t size)
-{
-  size_t len = (size_t) PQgetlength (res, row, col);
-
-  if (PQgetisnull (res, row, col))
-    len = 0;
-  if (len >= size)
-    {
-      bw_logf (BW_LOG_ERROR, "token column %s too long (%zu bytes)", PQfname (res, col), len);
-      return -1;
-    }
-  memcpy (dst, PQgetvalue (res, row, col), len);
-  dst[len] = '\0';
-  return 0;
-}
-
 /* Fill @a t from row @a row of a result selecting TOKEN_COLUMNS first. */
 static int
 token_from_row (const PGresult *res, int row, struct db_token *t)
 {
-  if (0 != copy_col (res, row, 0, t->id, sizeof (t->id))
-      || 0 != copy_col (res, row, 1, t->org_id, sizeof (t->org_id))
-      || 0 != copy_col (res, row, 2, t->name, sizeof (t->name))
-      || 0 != copy_col (res, row, 3, t->role, sizeof (t->role))
-      || 0 != copy_col (res, row, 4, t->prefix, sizeof (t->prefix))
-      || 0 != copy_col (res, row, 5, t->created_by, sizeof (t->created_by))
-      || 0 != copy_col (res, row, 6, t->created_at, sizeof (t->created_at))
-      || 0 != copy_col (res, row, 7, t->expires_at, sizeof (t->expires_at))
-      || 0 != copy_col (res, row, 8, t->last_used_at, sizeof (t->last_used_at))
-      || 0 != copy_col (res, row, 9, t->revoked_at, sizeof (t->revoked_at)))
+  if (0 != db_col_text (res, row, 0, t->id, sizeof (t->id))
+      || 0 != db_col_text (res, row, 1, t->org_id, sizeof (t->org_id))
+      || 0 != db_col_text (res, row, 2, t->name, sizeof (t->name))
+      || 0 != db_col_text (res, row, 3, t->role, sizeof (t->role))
+      || 0 != db_col_text (res, row, 4, t->prefix, sizeof (t->prefix))
+      || 0 != db_col_text (res, row, 5, t->created_by, sizeof (t->created_by))
+      || 0 != db_col_text (res, row, 6, t->created_at, sizeof (t->created_at))
+      || 0 != db_col_text (res, row, 7, t->expires_at, sizeof (t->expires_at))
+      || 0 != db_col_text (res, row, 8, t->last_used_at, sizeof (t->last_used_at))
+      || 0 != db_col_text (res, row, 9, t->revoked_at, sizeof (t->revoked_at)))
     return -1;
   return 0;
 }
@@ -78,7 +56,7 @@ db_token_expiry_future (const char *ts, bool *future)
   enum db_qs qs = db_exec (&expiry_future_stmt, 1, params, &res);
 
   if (qs > 0)
-    *future = 0 == strcmp (PQgetvalue (res, 0, 0), "t");
+    *future = db_col_bool (res, 0, 0);
   PQclear (res);
   return qs;
 }
@@ -215,12 +193,12 @@ db_token_lookup (const char *secret_sha256, struct db_token_auth *out)
 
   if (qs > 0)
     {
-      if (0 != copy_col (res, 0, 0, out->id, sizeof (out->id))
-          || 0 != copy_col (res, 0, 1, out->org_id, sizeof (out->org_id))
-          || 0 != copy_col (res, 0, 2, out->role, sizeof (out->role)))
+      if (0 != db_col_text (res, 0, 0, out->id, sizeof (out->id))
+          || 0 != db_col_text (res, 0, 1, out->org_id, sizeof (out->org_id))
+          || 0 != db_col_text (res, 0, 2, out->role, sizeof (out->role)))
         qs = DB_QS_HARD_ERROR;
       else
-        out->valid = 0 == strcmp (PQgetvalue (res, 0, 3), "t");
+        out->valid = db_col_bool (res, 0, 3);
     }
   PQclear (res);
   return qs;

@@ -8,7 +8,14 @@
  *
  * Errors are reported as JSON objects {"pointer": RFC 6901 pointer,
  * "message": short text} appended to a caller's array, so the server can
- * answer them as a problem document (DESIGN §8) as they are.
+ * answer them as a problem document (DESIGN §8) as they are.  One parse
+ * reports at most 100 errors, then one more entry (pointer: the prefix)
+ * saying the rest were left out.
+ *
+ * The document format and its normalization rules are spelled out at the
+ * top of lib/policy.c (documents), lib/decision_request.c (requests),
+ * lib/evaluate.c (decision order), and in lib/host.h, lib/ipaddr.h,
+ * lib/path.h, lib/glob.h and lib/port.h (matching).
  */
 #ifndef BW_LIB_POLICY_H
 #define BW_LIB_POLICY_H
@@ -61,6 +68,16 @@ struct bw_policy_scope
   size_t nusers;
   const char *const *users;  /**< user ids (canonical lowercase uuids), borrowed from the policy */
 };
+
+/**
+ * Whether @a p applies to a subject (DESIGN §4 "Which policies apply"):
+ * it is org-wide, or names user @a user or one of the @a ngroups groups
+ * @a groups the user belongs to.  @a user may be NULL (an agent enrolled
+ * without a user: only org-wide policies apply).  Ids are compared as
+ * canonical lowercase uuids.
+ */
+bool bw_policy_applies (const struct bw_policy *p, const char *user, const char *const *groups,
+                        size_t ngroups);
 
 /** Display name of @a p (borrowed). */
 const char *bw_policy_name (const struct bw_policy *p);
@@ -161,8 +178,11 @@ struct bw_decision_result
  * Decide @a req against the @a n applicable policies @a policies with the
  * exact order of DESIGN §4: deny in any enforce policy wins, then
  * require_approval, then allow, else the surface default deny; audit-mode
- * policies only set would_deny and appear in matched.  Does not allocate;
- * the result borrows strings from @a policies.
+ * policies only set would_deny and appear in matched.  A ref whose policy
+ * is NULL (a stored document that no longer parses, a bundle past its
+ * limit) or a NULL @a req makes the decision deny with reason
+ * policy_error.  Does not allocate; the result borrows strings from
+ * @a policies.
  */
 void bw_evaluate (const struct bw_policy_ref *policies, size_t n,
                   const struct bw_decision_request *req, struct bw_decision_result *out);

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "server/fields.h"
 #include "server/reply.h"
+#include "lib/json_errors.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,32 +35,12 @@ type_ok (const json_t *v, enum bw_field_type t)
   return false;
 }
 
-/* RFC 6901 §3: '~' becomes "~0" and '/' becomes "~1". */
-static void
-pointer_for (const char *key, char *out, size_t outlen)
-{
-  size_t o = 0;
-  if (outlen < 2)
-    return;
-  out[o++] = '/';
-  for (const char *k = key; '\0' != *k && o + 3 < outlen; k++)
-    {
-      if ('~' == *k || '/' == *k)
-        {
-          out[o++] = '~';
-          out[o++] = ('~' == *k) ? '0' : '1';
-        }
-      else
-        out[o++] = *k;
-    }
-  out[o] = '\0';
-}
-
 static void
 add_error (json_t *errors, const char *key, const char *message)
 {
   char ptr[256];
-  pointer_for (key, ptr, sizeof (ptr));
+  ptr[0] = '/';
+  bw_pointer_escape (key, ptr + 1, sizeof (ptr) - 1);
   json_array_append_new (errors, json_pack ("{s:s, s:s}", "pointer", ptr, "message", message));
 }
 

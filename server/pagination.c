@@ -5,6 +5,8 @@
 #include "config.h"
 #include "server/pagination.h"
 #include "lib/crypto.h"
+#include "lib/ident.h"
+#include "lib/rfc3339.h"
 #include "server/reply.h"
 
 #include <errno.h>
@@ -84,13 +86,33 @@ bw_page_parse (struct bw_request *rq, struct bw_page *page)
     {
       if (0 != cursor_decode (cursor, page->key, BW_CURSOR_KEY_MAX) || '\0' == page->key[0])
         {
-          bw_reply_problem (rq, BW_E_VALIDATION, "cursor is not one this server issued",
-                            json_pack ("[{s:s, s:s}]", "parameter", "cursor", "message",
-                                       "is not a cursor this server issued"));
+          bw_reply_bad_cursor (rq);
           return false;
         }
       page->has_cursor = true;
     }
+  return true;
+}
+
+enum bw_step
+bw_reply_bad_cursor (struct bw_request *rq)
+{
+  return bw_reply_problem (rq, BW_E_VALIDATION, "cursor is not one this server issued",
+                           json_pack ("[{s:s, s:s}]", "parameter", "cursor", "message",
+                                      "is not a cursor this server issued"));
+}
+
+bool
+bw_cursor_split_ts_id (char *key, const char **created_at, const char **id)
+{
+  char *bar = strchr (key, '|');
+  if (NULL == bar)
+    return false;
+  *bar = '\0';
+  if (!bw_rfc3339_valid (key) || !bw_uuid_valid (bar + 1))
+    return false;
+  *created_at = key;
+  *id = bar + 1;
   return true;
 }
 

@@ -32,6 +32,20 @@ struct bw_page
  */
 bool bw_page_parse (struct bw_request *rq, struct bw_page *page);
 
+/** Reply 400 naming the query parameter `cursor`: not a cursor this server issued. */
+enum bw_step bw_reply_bad_cursor (struct bw_request *rq);
+
+/**
+ * Split the cursor key "<created_at>|<id>" of a list ordered by
+ * (created_at, id) in place: the '|' becomes a NUL.
+ * @param key  a decoded key (struct bw_page.key), modified
+ * @param[out] created_at  points into @a key: an RFC 3339 time
+ * @param[out] id          points into @a key: a canonical uuid
+ * @return true, or false when @a key is not of that shape (reply with
+ *         bw_reply_bad_cursor).
+ */
+bool bw_cursor_split_ts_id (char *key, const char **created_at, const char **id);
+
 /**
  * Encode @a key as an opaque cursor.
  * @return a new JSON string (caller owns), or NULL on allocation failure.

@@ -19,6 +19,11 @@ const PERM_NAMES = {
   BW_PERM_TOKEN_READ: 'token.read',
   BW_PERM_TOKEN_WRITE: 'token.write',
   BW_PERM_AUDIT_READ: 'audit.read',
+  BW_PERM_DIRECTORY_READ: 'directory.read',
+  BW_PERM_DIRECTORY_WRITE: 'directory.write',
+  BW_PERM_POLICY_READ: 'policy.read',
+  BW_PERM_POLICY_WRITE: 'policy.write',
+  BW_PERM_POLICY_EVALUATE: 'policy.evaluate',
 };
 
 function operations (spec)

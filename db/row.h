@@ -1,0 +1,31 @@
+/**
+ * @file db/row.h
+ * Copying columns out of a PGresult, for the query files: every value is
+ * checked and copied before PQclear, and a value that does not fit is a
+ * hard error (logged with the column's name), never truncated.
+ */
+#ifndef BW_DB_ROW_H
+#define BW_DB_ROW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+/**
+ * Copy the text of column @a col of row @a row into @a dst (@a size bytes
+ * with the NUL); SQL NULL becomes "".
+ * @return 0, or -1 (logged) if it does not fit.
+ */
+int db_col_text (const PGresult *res, int row, int col, char *dst, size_t size);
+
+/**
+ * Parse column @a col of row @a row (an integer type, not NULL) into @a out.
+ * @return 0, or -1 (logged) if it is not a decimal int64.
+ */
+int db_col_int64 (const PGresult *res, int row, int col, int64_t *out);
+
+/** Whether column @a col of row @a row (a boolean) is true; NULL is false. */
+bool db_col_bool (const PGresult *res, int row, int col);
+
+#endif

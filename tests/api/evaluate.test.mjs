@@ -1,0 +1,325 @@
+// The decision point: /evaluate (allow, deny, require_approval, default
+// deny; deciding_rule and matched; deny wins across policies of different
+// scopes; audit mode's would_deny; inactive and unknown subjects),
+// /evaluate/batch (order, errors by pointer, the 1000 cap), /policies/simulate
+// (the draft decides beside the current policies and nothing changes), and
+// /users/{id}/effective-policy (what applies and why).  Decisions follow
+// policy, membership and user changes at once (the cache is keyed by the
+// org's policy version), and a stored policy that no longer parses makes
+// every decision of its org deny.
+
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { uniqueSlug, useServer } from './harness.mjs';
+
+function assertProblem (r, status, code)
+{
+  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
+  assert.equal(r.json?.code, code, r.text);
+}
+
+const pointers = (r) => r.json.errors.map((e) => e.pointer ?? e.parameter).sort();
+
+const net = (host, port = 443, user) => ({
+  ...(user ? { subject: { user } } : {}),
+  surface: 'network', action: 'connect', resource: { host, port },
+});
+
+describe('evaluate', () => {
+  const s = useServer('evaluate');
+  const P = () => s.token;
+  const newOrg = async (prefix) => {
+    const r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug(prefix), name: `${prefix} org` } });
+    assert.equal(r.status, 201, r.text);
+    return r.json;
+  };
+  const version = async (org) => Number(await s.psql(`SELECT policy_version FROM orgs WHERE id = '${org.id}'`));
+  const auditCount = async (org) => Number(await s.psql(`SELECT count(*) FROM audit_log WHERE org_id = '${org.id}'`));
+
+  let A, B, viewer, eng, alice, bob, carol, outsider, baseline, engPolicy, bobAudit;
+  const evaluate = (org, body, token = viewer) => s.api('POST', `/api/v1/orgs/${org.id}/evaluate`, { token, body });
+  const decide = async (body) => {
+    const r = await evaluate(A, body);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+  const ref = (p, rule) => ({ policy_id: p.id, revision: p.revision, rule_id: rule });
+
+  s.test('setup: a directory (eng = {alice}, bob, inactive carol) and three policies', async () => {
+    A = await newOrg('eva');
+    B = await newOrg('evb');
+    const tok = await s.api('POST', `/api/v1/orgs/${A.id}/tokens`, { token: P(), body: { name: 'viewer', role: 'viewer' } });
+    viewer = tok.json.secret;
+    const user = async (org, name, active = true) => {
+      const r = await s.api('POST', `/api/v1/orgs/${org.id}/users`, { token: P(), body: { user_name: name, active } });
+      assert.equal(r.status, 201, r.text);
+      return r.json.id;
+    };
+    alice = await user(A, 'alice');
+    bob = await user(A, 'bob');
+    carol = await user(A, 'carol', false);
+    outsider = await user(B, 'mallory');
+    const g = await s.api('POST', `/api/v1/orgs/${A.id}/groups`, { token: P(), body: { display_name: 'eng' } });
+    assert.equal(g.status, 201, g.text);
+    eng = g.json.id;
+    const m = await s.api('PUT', `/api/v1/orgs/${A.id}/groups/${eng}/members/${alice}`, { token: P() });
+    assert.ok([200, 201, 204].includes(m.status), m.text);
+
+    const create = async (document) => {
+      const r = await s.api('POST', `/api/v1/orgs/${A.id}/policies`, { token: P(), body: { document } });
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    baseline = await create({
+      schema: 'bulwark.policy/v1', name: 'Baseline', mode: 'enforce', scope: { org_wide: true },
+      network: [
+        { id: 'npm', decision: 'allow', hosts: ['registry.npmjs.org'], ports: [443] },
+        { id: 'example', decision: 'allow', hosts: ['**.example.com'] },
+        { id: 'metadata', decision: 'deny', cidrs: ['169.254.0.0/16'] },
+      ],
+      filesystem: [
+        { id: 'src', decision: 'allow', access: ['read', 'write'], paths: ['~/src/**'] },
+        { id: 'keys', decision: 'deny', access: ['read', 'write'], paths: ['~/.ssh/**'] },
+      ],
+      mcp: [
+        { id: 'gh-read', decision: 'allow', actions: ['invoke_tool'], server: 'io.github.github/github-mcp-server', tools: ['get_*', 'list_*'] },
+        { id: 'confirm-writes', decision: 'require_approval', actions: ['invoke_tool'], server: '*', when: { read_only: false } },
+      ],
+    });
+    engPolicy = await create({
+      schema: 'bulwark.policy/v1', name: 'Eng lockdown', mode: 'enforce', scope: { org_wide: false, groups: [eng] },
+      network: [{ id: 'no-npm', decision: 'deny', hosts: ['registry.npmjs.org'] }],
+    });
+    bobAudit = await create({
+      schema: 'bulwark.policy/v1', name: 'Bob trial', mode: 'audit', scope: { org_wide: false, users: [bob] },
+      network: [{ id: 'no-example', decision: 'deny', hosts: ['*.example.com'] }],
+    });
+  });
+
+  s.test('allow: the deciding rule and every match; policy_version of the org', async () => {
+    const d = await decide(net('registry.npmjs.org'));
+    assert.deepEqual(d, {
+      decision: 'allow', reason: 'rule', would_deny: false,
+      deciding_rule: ref(baseline, 'npm'),
+      matched: [{ ...ref(baseline, 'npm'), decision: 'allow', mode: 'enforce' }],
+      policy_version: await version(A),
+    });
+  });
+
+  s.test('deny, and the default deny when nothing matches', async () => {
+    const d = await decide({ surface: 'network', action: 'connect', resource: { ip: '169.254.169.254', port: 80 } });
+    assert.equal(d.decision, 'deny');
+    assert.equal(d.reason, 'rule');
+    assert.deepEqual(d.deciding_rule, ref(baseline, 'metadata'));
+    const none = await decide(net('unknown.test'));
+    assert.equal(none.decision, 'deny');
+    assert.equal(none.reason, 'default');
+    assert.equal(none.deciding_rule, null);
+    assert.deepEqual(none.matched, []);
+    const wrongPort = await decide(net('registry.npmjs.org', 80));
+    assert.equal(wrongPort.reason, 'default');
+  });
+
+  s.test('filesystem and require_approval', async () => {
+    const fs = (path, action) => ({ surface: 'filesystem', action, resource: { path }, context: { home: '/home/dev' } });
+    assert.equal((await decide(fs('/home/dev/src/app/main.c', 'write'))).decision, 'allow');
+    const key = await decide(fs('~/.ssh/id_ed25519', 'read'));
+    assert.equal(key.decision, 'deny');
+    assert.deepEqual(key.deciding_rule, ref(baseline, 'keys'));
+    const mcp = (tool) => ({ surface: 'mcp', action: 'invoke_tool', resource: { server: 'io.github.github/github-mcp-server', tool } });
+    const write = await decide(mcp('create_issue'));
+    assert.equal(write.decision, 'require_approval');
+    assert.deepEqual(write.deciding_rule, ref(baseline, 'confirm-writes'));
+    const read = await decide({ ...mcp('get_issue'), resource: { ...mcp('get_issue').resource, annotations: { read_only: true } } });
+    assert.equal(read.decision, 'allow');
+    assert.deepEqual(read.deciding_rule, ref(baseline, 'gh-read'));
+  });
+
+  s.test('deny wins across scopes: the org-wide allow loses to eng\'s deny for alice only', async () => {
+    const a = await decide(net('registry.npmjs.org', 443, alice));
+    assert.equal(a.decision, 'deny');
+    assert.deepEqual(a.deciding_rule, ref(engPolicy, 'no-npm'));
+    assert.deepEqual(a.matched.map((m) => m.rule_id).sort(), ['no-npm', 'npm']);
+    const b = await decide(net('registry.npmjs.org', 443, bob));
+    assert.equal(b.decision, 'allow');
+    assert.deepEqual(b.deciding_rule, ref(baseline, 'npm'));
+  });
+
+  s.test('audit mode: reported as would_deny, never deciding', async () => {
+    const b = await decide(net('api.example.com', 443, bob));
+    assert.equal(b.decision, 'allow');
+    assert.equal(b.would_deny, true);
+    assert.deepEqual(b.deciding_rule, ref(baseline, 'example'));
+    assert.ok(b.matched.some((m) => m.rule_id === 'no-example' && m.mode === 'audit' && m.decision === 'deny'
+                             && m.policy_id === bobAudit.id), JSON.stringify(b.matched));
+    const a = await decide(net('api.example.com', 443, alice));
+    assert.equal(a.decision, 'allow');
+    assert.equal(a.would_deny, false);
+  });
+
+  s.test('subjects: an inactive user is denied everything; an unknown one is 400', async () => {
+    const c = await decide(net('registry.npmjs.org', 443, carol));
+    assert.equal(c.decision, 'deny');
+    assert.equal(c.reason, 'policy_error');
+    assert.equal(c.deciding_rule, null);
+    for (const u of [outsider, '00000000-0000-4000-8000-000000000000'])
+      {
+        const r = await evaluate(A, net('registry.npmjs.org', 443, u));
+        assertProblem(r, 400, 'validation_failed');
+        assert.deepEqual(pointers(r), ['/subject/user']);
+      }
+  });
+
+  s.test('requests that cannot be normalized are 400 by pointer', async () => {
+    const r = await evaluate(A, { surface: 'network', action: 'connect', resource: { host: 'user@registry.npmjs.org', port: 443 }, x: 1 });
+    assertProblem(r, 400, 'validation_failed');
+    assert.deepEqual(pointers(r), ['/resource/host', '/x']);
+    const ip = await evaluate(A, { surface: 'network', action: 'connect', resource: { ip: '0251.0376.0251.0376', port: 80 } });
+    assertProblem(ip, 400, 'validation_failed');
+    assert.deepEqual(pointers(ip), ['/resource/ip']);
+    assertProblem(await evaluate(A, []), 400, 'validation_failed');
+  });
+
+  s.test('batch: decisions in request order; any bad request fails the batch by pointer', async () => {
+    const reqs = [net('registry.npmjs.org', 443, alice), net('registry.npmjs.org'), net('nope.test'),
+                  net('api.example.com', 443, bob)];
+    const r = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: reqs } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.policy_version, await version(A));
+    assert.deepEqual(r.json.decisions.map((d) => [d.decision, d.reason, d.would_deny]),
+                     [['deny', 'rule', false], ['allow', 'rule', false], ['deny', 'default', false], ['allow', 'rule', true]]);
+    for (let i = 0; i < reqs.length; i++)
+      assert.deepEqual(r.json.decisions[i], (({ policy_version: _v, ...d }) => d)(await decide(reqs[i])));
+    const bad = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: {
+      requests: [net('ok.test'), { surface: 'disk', action: 'connect', resource: {} }, net('ok.test', 443, outsider)] } });
+    assertProblem(bad, 400, 'validation_failed');
+    assert.ok(pointers(bad).includes('/requests/1/surface'), JSON.stringify(pointers(bad)));
+    assert.ok(pointers(bad).every((p) => p.startsWith('/requests/1/')), 'format errors first, then subjects');
+    const unknown = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: {
+      requests: [net('ok.test', 443, alice), net('ok.test', 443, outsider), net('ok.test', 443, outsider)] } });
+    assert.deepEqual(pointers(unknown), ['/requests/1/subject/user', '/requests/2/subject/user']);
+    const empty = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: [] } });
+    assert.deepEqual(empty.json.decisions, []);
+    const max = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: Array(1000).fill(net('registry.npmjs.org')) } });
+    assert.equal(max.status, 200, max.text.slice(0, 500));
+    assert.equal(max.json.decisions.length, 1000);
+    const over = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: Array(1001).fill(net('x.test')) } });
+    assertProblem(over, 400, 'validation_failed');
+    assert.deepEqual(pointers(over), ['/requests']);
+    const notArray = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: {} } });
+    assert.deepEqual(pointers(notArray), ['/requests']);
+  });
+
+  s.test('simulate: a draft decides beside the current policies; nothing is saved', async () => {
+    const draft = {
+      schema: 'bulwark.policy/v1', name: 'Draft', mode: 'enforce', scope: { org_wide: false, groups: [eng] },
+      network: [{ id: 'no-example', decision: 'deny', hosts: ['**.example.com'] }],
+    };
+    const v0 = await version(A);
+    const a0 = await auditCount(A);
+    const n0 = await s.psql(`SELECT count(*) FROM policies WHERE org_id = '${A.id}'`);
+    const r = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
+      policy: draft, requests: [net('api.example.com', 443, alice), net('api.example.com', 443, bob), net('api.example.com')] } });
+    assert.equal(r.status, 200, r.text);
+    const [a, b, none] = r.json.decisions;
+    assert.equal(a.decision, 'deny');
+    assert.deepEqual(a.deciding_rule, { policy_id: 'draft', revision: 0, rule_id: 'no-example' });
+    assert.equal(b.decision, 'allow', 'bob is not in the draft\'s scope');
+    assert.equal(none.decision, 'allow', 'no subject: org-wide policies only');
+    assert.equal(r.json.policy_version, v0);
+    assert.equal(await version(A), v0);
+    assert.equal(await auditCount(A), a0);
+    assert.equal(await s.psql(`SELECT count(*) FROM policies WHERE org_id = '${A.id}'`), n0);
+    // and /evaluate is unchanged
+    assert.equal((await decide(net('api.example.com', 443, alice))).decision, 'allow');
+
+    const invalid = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
+      policy: { ...draft, mode: 'sometimes' }, requests: [{ ...net('x.test'), surface: 1 }] } });
+    assertProblem(invalid, 400, 'validation_failed');
+    assert.ok(pointers(invalid).includes('/policy/mode'));
+    assert.ok(pointers(invalid).includes('/requests/0/surface'));
+    const foreign = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
+      policy: { ...draft, scope: { org_wide: false, users: [outsider] } }, requests: [net('x.test', 443, outsider)] } });
+    assertProblem(foreign, 400, 'validation_failed');
+    assert.deepEqual(pointers(foreign), ['/policy/scope/users/0', '/requests/0/subject/user']);
+    const missing = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: { requests: [] } });
+    assert.deepEqual(pointers(missing), ['/policy']);
+  });
+
+  s.test('effective-policy: each applicable policy and why', async () => {
+    const get = (u) => s.api('GET', `/api/v1/orgs/${A.id}/users/${u}/effective-policy`, { token: viewer });
+    const a = await get(alice);
+    assert.equal(a.status, 200, a.text);
+    assert.deepEqual(a.json, {
+      user: alice, active: true, groups: [eng], policy_version: await version(A),
+      policies: [
+        { id: baseline.id, name: 'Baseline', revision: 1, mode: 'enforce', applies_because: ['org_wide'] },
+        { id: engPolicy.id, name: 'Eng lockdown', revision: 1, mode: 'enforce', applies_because: [`group:${eng}`] },
+      ],
+    });
+    const b = await get(bob);
+    assert.deepEqual(b.json.groups, []);
+    assert.deepEqual(b.json.policies.map((p) => [p.name, p.mode, p.applies_because]),
+                     [['Baseline', 'enforce', ['org_wide']], ['Bob trial', 'audit', ['user']]]);
+    const c = await get(carol);
+    assert.equal(c.json.active, false);
+    for (const u of [outsider, '00000000-0000-4000-8000-000000000000', 'nope'])
+      assertProblem(await get(u), 404, 'not_found');
+    assertProblem(await s.api('GET', `/api/v1/orgs/${B.id}/users/${alice}/effective-policy`, { token: P() }), 404, 'not_found');
+  });
+
+  s.test('decisions follow membership, user and policy changes at once', async () => {
+    // bob joins eng: eng's deny now applies to him
+    const m = await s.api('PUT', `/api/v1/orgs/${A.id}/groups/${eng}/members/${bob}`, { token: P() });
+    assert.ok([200, 201, 204].includes(m.status), m.text);
+    assert.equal((await decide(net('registry.npmjs.org', 443, bob))).decision, 'deny');
+    const e = await s.api('GET', `/api/v1/orgs/${A.id}/users/${bob}/effective-policy`, { token: viewer });
+    assert.deepEqual(e.json.policies.map((p) => p.applies_because), [['org_wide'], [`group:${eng}`], ['user']]);
+    // carol is reactivated
+    const u = await s.api('PATCH', `/api/v1/orgs/${A.id}/users/${carol}`, { token: P(), body: { active: true } });
+    assert.equal(u.status, 200, u.text);
+    assert.equal((await decide(net('registry.npmjs.org', 443, carol))).decision, 'allow');
+    // eng's policy is deleted: alice may use npm again
+    const d = await s.api('DELETE', `/api/v1/orgs/${A.id}/policies/${engPolicy.id}`, { token: P() });
+    assert.equal(d.status, 204, d.text);
+    const after = await decide(net('registry.npmjs.org', 443, alice));
+    assert.equal(after.decision, 'allow');
+    assert.equal(after.policy_version, await version(A));
+    // a new revision is used at once, with its number
+    const up = await s.api('PUT', `/api/v1/orgs/${A.id}/policies/${baseline.id}`, { token: P(), headers: { 'If-Match': '"1"' },
+                                                                                    body: { document: { schema: 'bulwark.policy/v1', name: 'Baseline', mode: 'enforce', scope: { org_wide: true },
+                                                                                                        network: [{ id: 'npm', decision: 'deny', hosts: ['registry.npmjs.org'] }] } } });
+    assert.equal(up.status, 200, up.text);
+    const now = await decide(net('registry.npmjs.org'));
+    assert.equal(now.decision, 'deny');
+    assert.deepEqual(now.deciding_rule, { policy_id: baseline.id, revision: 2, rule_id: 'npm' });
+  });
+
+  s.test('roles: every role may evaluate; other orgs cannot', async () => {
+    const t = await s.api('POST', `/api/v1/orgs/${B.id}/tokens`, { token: P(), body: { name: 'b', role: 'owner' } });
+    assertProblem(await evaluate(A, net('x.test'), t.json.secret), 404, 'not_found');
+    const empty = await evaluate(B, net('registry.npmjs.org'), t.json.secret);
+    assert.equal(empty.status, 200, empty.text);
+    assert.equal(empty.json.reason, 'default', 'org B has no policies');
+    assert.equal(empty.json.policy_version, 0);
+  });
+
+  s.test('a stored policy the parser refuses makes every decision of its org deny (policy_error)', async () => {
+    const C = await newOrg('evc');
+    const r = await s.api('POST', `/api/v1/orgs/${C.id}/policies`, { token: P(), body: { document: {
+      schema: 'bulwark.policy/v1', name: 'All', mode: 'enforce', scope: { org_wide: true },
+      network: [{ id: 'all', decision: 'allow', hosts: ['**.test'] }] } } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await evaluate(C, net('a.test'), P())).json.decision, 'allow');
+    // as if written under another schema: bypass the immutability trigger, then bump the version
+    await s.psql(`ALTER TABLE policy_revisions DISABLE TRIGGER policy_revisions_immutable;
+                  UPDATE policy_revisions SET document = jsonb_set (document, '{schema}', '"bulwark.policy/v0"') WHERE policy_id = '${r.json.id}';
+                  ALTER TABLE policy_revisions ENABLE TRIGGER policy_revisions_immutable;
+                  UPDATE orgs SET policy_version = policy_version + 1 WHERE id = '${C.id}'`);
+    const d = await evaluate(C, net('a.test'), P());
+    assert.equal(d.status, 200, d.text);
+    assert.equal(d.json.decision, 'deny');
+    assert.equal(d.json.reason, 'policy_error');
+    assert.ok(s.srv.stderr.includes('stored policy does not parse'), 'logged');
+  });
+});

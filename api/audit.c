@@ -55,6 +55,23 @@ api_audit (const struct bw_request *rq, const char *org_id, const char *action,
   return qs;
 }
 
+enum db_qs
+api_audit_change (const struct bw_request *rq, const char *org_id, const char *action,
+                  const char *target_type, const char *target_id, api_audit_repr repr,
+                  const void *before, const void *after)
+{
+  json_t *b = (NULL != before) ? repr (before) : NULL;
+  json_t *a = (NULL != after) ? repr (after) : NULL;
+  enum db_qs qs;
+  if ((NULL != before && NULL == b) || (NULL != after && NULL == a))
+    qs = DB_QS_HARD_ERROR;
+  else
+    qs = api_audit (rq, org_id, action, target_type, target_id, b, a);
+  json_decref (b);
+  json_decref (a);
+  return qs;
+}
+
 /** Whether @a s is 1..FILTER_PARAM_MAX printable ASCII characters (no space). */
 static bool
 filter_valid (const char *s)

@@ -22,4 +22,21 @@ enum db_qs api_audit (const struct bw_request *rq, const char *org_id, const cha
                       const char *target_type, const char *target_id,
                       const json_t *before, const json_t *after);
 
+/**
+ * The API representation of one stored object (e.g. a `struct db_user`):
+ * a new reference, or NULL on allocation failure.
+ */
+typedef json_t *(*api_audit_repr) (const void *object);
+
+/**
+ * api_audit() for a change of a stored object from @a before to @a after
+ * (either NULL: created or deleted), each turned into its API
+ * representation by @a repr before digesting.
+ * @return DB_QS_ONE_RESULT, or a negative db_qs (DB_QS_HARD_ERROR when a
+ *         representation could not be built).
+ */
+enum db_qs api_audit_change (const struct bw_request *rq, const char *org_id, const char *action,
+                             const char *target_type, const char *target_id,
+                             api_audit_repr repr, const void *before, const void *after);
+
 #endif

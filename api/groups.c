@@ -64,20 +64,20 @@ reply_name_taken (struct bw_request *rq)
                                       "ignored)"));
 }
 
+/** A group as audited: its API representation. */
+static json_t *
+audit_repr (const void *object)
+{
+  return api_group_json (object);
+}
+
 /** Audit @a action on group @a before → @a after (either NULL) in the running transaction. */
 static enum db_qs
 audit_group (const struct bw_request *rq, const char *action, const char *id,
              const struct db_group *before, const struct db_group *after)
 {
-  json_t *b = (NULL != before) ? api_group_json (before) : NULL;
-  json_t *a = (NULL != after) ? api_group_json (after) : NULL;
-  enum db_qs qs;
-  if ((NULL != before && NULL == b) || (NULL != after && NULL == a))
-    qs = DB_QS_HARD_ERROR;
-  else
-    qs = api_audit (rq, rq->org.id, action, "group", id, b, a);
-  json_decref (b);
-  json_decref (a);
+  enum db_qs qs = api_audit_change (rq, rq->org.id, action, "group", id, audit_repr, before,
+                                    after);
   return (qs < 0) ? qs : DB_QS_ONE_RESULT;
 }
 

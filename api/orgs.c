@@ -72,21 +72,19 @@ reply_slug_taken (struct bw_request *rq)
                                       "is already taken by another organization"));
 }
 
-/** Audit the change of org @a before → @a after (either NULL) in the running transaction. */
+/** An org as audited: its API representation. */
+static json_t *
+audit_repr (const void *object)
+{
+  return org_json (object);
+}
+
+/** Audit @a action on org @a before → @a after (either NULL) in the running transaction. */
 static enum db_qs
 audit_org (const struct bw_request *rq, const char *action, const char *org_id,
            const struct db_org *before, const struct db_org *after)
 {
-  json_t *b = (NULL != before) ? org_json (before) : NULL;
-  json_t *a = (NULL != after) ? org_json (after) : NULL;
-  enum db_qs qs;
-  if ((NULL != before && NULL == b) || (NULL != after && NULL == a))
-    qs = DB_QS_HARD_ERROR;
-  else
-    qs = api_audit (rq, org_id, action, "org", org_id, b, a);
-  json_decref (b);
-  json_decref (a);
-  return qs;
+  return api_audit_change (rq, org_id, action, "org", org_id, audit_repr, before, after);
 }
 
 /* ---- POST /api/v1/orgs ---- */

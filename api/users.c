@@ -95,20 +95,20 @@ reply_name_taken (struct bw_request *rq)
                                       "ignored)"));
 }
 
+/** A user as audited: its API representation. */
+static json_t *
+audit_repr (const void *object)
+{
+  return api_user_json (object);
+}
+
 /** Audit @a action on user @a before → @a after (either NULL) in the running transaction. */
 static enum db_qs
 audit_user (const struct bw_request *rq, const char *action, const char *id,
             const struct db_user *before, const struct db_user *after)
 {
-  json_t *b = (NULL != before) ? api_user_json (before) : NULL;
-  json_t *a = (NULL != after) ? api_user_json (after) : NULL;
-  enum db_qs qs;
-  if ((NULL != before && NULL == b) || (NULL != after && NULL == a))
-    qs = DB_QS_HARD_ERROR;
-  else
-    qs = api_audit (rq, rq->org.id, action, "user", id, b, a);
-  json_decref (b);
-  json_decref (a);
+  enum db_qs qs = api_audit_change (rq, rq->org.id, action, "user", id, audit_repr, before,
+                                    after);
   return (qs < 0) ? qs : DB_QS_ONE_RESULT;
 }
 

@@ -4,7 +4,6 @@
 #include "config.h"
 #include "api/directory.h"
 #include "lib/ident.h"
-#include "lib/text.h"
 #include "server/pagination.h"
 #include "server/reply.h"
 
@@ -34,12 +33,6 @@ api_group_json (const struct db_group *g)
                     "external_id", string_or_null (g->external_id), "member_count",
                     (json_int_t) g->member_count, "created_at", g->created_at, "updated_at",
                     g->updated_at);
-}
-
-const char *
-api_directory_check_text (const json_t *v)
-{
-  return bw_text_fault_message (bw_text_check (json_string_value (v), json_string_length (v)));
 }
 
 const char *

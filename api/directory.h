@@ -32,14 +32,6 @@ json_t *api_user_json (const struct db_user *u);
 json_t *api_group_json (const struct db_group *g);
 
 /**
- * Field checker (server/fields.h) of directory names and ids (user_name,
- * display_name, external_id): text without control characters, not blank,
- * and without leading or trailing whitespace (which would make look-alike
- * names that differ only there).
- */
-const char *api_directory_check_text (const json_t *v);
-
-/**
  * Path parameter @a i of @a rq if it is a canonical uuid, else NULL: a
  * malformed id is answered 404 like an unknown one.
  */

@@ -133,13 +133,13 @@ api_groups_create (struct bw_request *rq)
       .type = BW_FIELD_STRING,
       .required = true,
       .max_len = DB_GROUP_DISPLAY_NAME_MAX,
-      .check = api_directory_check_text,
+      .check = bw_field_check_text,
       .out = &display_name },
     { .name = "external_id",
       .type = BW_FIELD_STRING,
       .nullable = true,
       .max_len = DB_GROUP_EXTERNAL_ID_MAX,
-      .check = api_directory_check_text,
+      .check = bw_field_check_text,
       .out = &external_id },
   };
   if (!bw_fields_parse (rq, fields, sizeof (fields) / sizeof (fields[0])))
@@ -261,13 +261,13 @@ api_groups_update (struct bw_request *rq)
     { .name = "display_name",
       .type = BW_FIELD_STRING,
       .max_len = DB_GROUP_DISPLAY_NAME_MAX,
-      .check = api_directory_check_text,
+      .check = bw_field_check_text,
       .out = &c.display_name },
     { .name = "external_id",
       .type = BW_FIELD_STRING,
       .nullable = true,
       .max_len = DB_GROUP_EXTERNAL_ID_MAX,
-      .check = api_directory_check_text },
+      .check = bw_field_check_text },
   };
   if (NULL == c.id)
     return reply_no_group (rq);

@@ -36,12 +36,6 @@ _Static_assert (BW_TOKEN_DISPLAY_PREFIX_LEN < BW_TOKEN_SECRET_LEN, "prefix shows
 /* Field checks: bw_fields_parse has already refused NUL characters and
  * over-long strings. */
 static const char *
-check_name (const json_t *v)
-{
-  return 0 == json_string_length (v) ? "must not be empty" : NULL;
-}
-
-static const char *
 check_role (const json_t *v)
 {
   enum bw_role r;
@@ -183,7 +177,7 @@ api_tokens_create (struct bw_request *rq)
   const json_t *role = NULL;
   const json_t *expires_at = NULL;
   const struct bw_field fields[] = {
-    { "name", BW_FIELD_STRING, true, false, DB_TOKEN_NAME_MAX, check_name, &name },
+    { "name", BW_FIELD_STRING, true, false, DB_TOKEN_NAME_MAX, bw_field_check_text, &name },
     { "role", BW_FIELD_STRING, true, false, 0, check_role, &role },
     { "expires_at", BW_FIELD_STRING, false, true, EXPIRES_AT_MAX, check_expires_at, &expires_at },
   };

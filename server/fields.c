@@ -6,6 +6,7 @@
 #include "server/fields.h"
 #include "server/reply.h"
 #include "lib/json_errors.h"
+#include "lib/text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -115,4 +116,11 @@ bw_fields_parse (struct bw_request *rq, const struct bw_field *fields, size_t n)
             (1 == json_array_size (errors)) ? " is" : "s are");
   bw_reply_problem (rq, BW_E_VALIDATION, detail, errors);
   return false;
+}
+
+const char *
+bw_field_check_text (const json_t *value)
+{
+  return bw_text_fault_message (bw_text_check (json_string_value (value),
+                                               json_string_length (value)));
 }

@@ -40,6 +40,13 @@ struct bw_field
   const json_t **out;     /**< receives the borrowed value, or NULL when absent */
 };
 
+/**
+ * A bw_field_check for human-readable text (names, display names, external
+ * ids): well-formed UTF-8, no control characters, not blank, no leading or
+ * trailing white space (lib/text.h).
+ */
+const char *bw_field_check_text (const json_t *value);
+
 /** Default maximum length of a string field, in bytes. */
 #define BW_FIELD_STRING_MAX 1024
 

@@ -458,9 +458,16 @@ static const char *
 required_if_match (struct bw_request *rq)
 {
   const char *v = bw_request_header (rq, "If-Match");
-  if (NULL == v)
-    bw_reply_problem (rq, BW_E_PRECONDITION_REQUIRED,
-                      "send If-Match with the policy's ETag (its revision, e.g. \"3\")", NULL);
+  /* "*" would match any revision (RFC 9110 §13.1.1) and so defeat the point
+     of requiring the header: a change must name the revision it replaces. */
+  if (NULL == v || 0 == strcmp (v, "*"))
+    {
+      bw_reply_problem (rq, BW_E_PRECONDITION_REQUIRED,
+                        "send If-Match with the policy's ETag (its revision, e.g. \"3\"); "
+                        "\"*\" is not accepted",
+                        NULL);
+      return NULL;
+    }
   return v;
 }
 
@@ -567,9 +574,9 @@ rollback_tx (void *cls)
       return (0 == qs) ? abort_with (c, OUT_NO_REVISION) : qs;
     }
   /* Parsed again: name, mode and rule count come from it, and a document
-     the current parser refuses must not become current again.  The scope
-     is not checked again: groups or users deleted since simply match
-     nobody, as they do in the revision being replaced. */
+     the current parser refuses must not become current again.  Its scope
+     is checked like a create's: a group or user deleted since would be
+     republished as a dangling id. */
   json_t *errors = json_array ();
   struct bw_policy *p = (NULL != errors) ? bw_policy_parse (old.document, "", errors) : NULL;
   char *text = (NULL != p) ? json_dumps (old.document, JSON_COMPACT) : NULL;
@@ -580,6 +587,11 @@ rollback_tx (void *cls)
     qs = abort_with (c, OUT_STALE_REVISION);
   else if (NULL == text)
     qs = DB_QS_HARD_ERROR;
+  else if (NULL == (c->errors = json_array ()))
+    qs = DB_QS_HARD_ERROR;
+  else if (0 != (qs = api_policy_scope_check (c->rq->org.id, old.document, "/document",
+                                              c->errors)))
+    qs = (qs < 0) ? qs : abort_with (c, OUT_SCOPE);
   else
     {
       struct db_policy_write w

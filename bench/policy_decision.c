@@ -136,10 +136,13 @@ static const char *const mixed_requests[] = {
   "{\"surface\":\"filesystem\",\"action\":\"write\",\"resource\":{\"path\":\"/home/dev/src/"
   "project3/x/../y.c\"},\"context\":{\"home\":\"/home/dev\"}}",
   "{\"surface\":\"filesystem\",\"action\":\"read\",\"resource\":{\"path\":\"/var/data/team67/a/b/c/"
-  "report.csv\"}}",
+  "report.csv\"},"
+  "\"context\":{\"home\":\"/home/dev\"}}",
   "{\"surface\":\"filesystem\",\"action\":\"write\",\"resource\":{\"path\":\"/volumes/share68/q/"
-  "DOCS/plan.txt\"}}",
-  "{\"surface\":\"filesystem\",\"action\":\"read\",\"resource\":{\"path\":\"/etc/shadow\"}}",
+  "DOCS/plan.txt\"},"
+  "\"context\":{\"home\":\"/home/dev\"}}",
+  "{\"surface\":\"filesystem\",\"action\":\"read\",\"resource\":{\"path\":\"/etc/shadow\"},"
+  "\"context\":{\"home\":\"/home/dev\"}}",
   "{\"surface\":\"credentials\",\"action\":\"use\",\"resource\":{\"credential\":\"token-7\","
   "\"host\":\"x.api27.example.com\"}}",
   "{\"surface\":\"credentials\",\"action\":\"use\",\"resource\":{\"credential\":\"token-3\",\"mcp_"

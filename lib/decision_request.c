@@ -25,7 +25,8 @@
  *                             "version"?, "sha256"?} is kept for the catalog
  *                             step (issue 5).
  *   context      {"home"?: absolute path (the user's home directory; "~/"
- *                paths resolve against it, and a "~" path without it is an error), "session"?: string, "client"?:
+ *                paths and rules resolve against it; required for the filesystem
+ *                surface), "session"?: string, "client"?:
  *                string (each 1..200 bytes, recorded, not decided on)}
  * Unknown keys, nulls and wrong types are errors everywhere.
  */
@@ -203,13 +204,13 @@ filesystem (struct rctx *c, const char *action, const json_t *res, const struct 
   const char *path = string_len (c, res, "path", true, BW_PATH_MAX, "/resource", &len);
   if (NULL == path)
     return;
-  /* Without the home directory a ~ path cannot be compared with absolute
-     rules (a deny on every absolute path would miss it): refuse rather
-     than guess. */
-  if ('~' == path[0] && NULL == home)
+  /* Without the home directory neither can a ~ path be compared with
+     absolute rules nor an absolute path with ~/ rules (a deny on ~/.ssh
+     would miss /home/al/.ssh): refuse rather than guess. */
+  if (NULL == home)
     {
-      bw_errors_add (&c->e, "a ~ path needs context.home, the user's home directory",
-                     "/resource/path");
+      bw_errors_add (&c->e, "is required for filesystem requests: ~/ paths and rules resolve "
+                            "against it", "/context/home");
       return;
     }
   const char *err = bw_path_parse (&r->arena, path, len, home, &r->u.fs.path);

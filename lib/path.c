@@ -68,7 +68,14 @@ bw_path_pattern_parse (struct bw_arena *a, const char *s, size_t len, bool case_
     return bw_arena_oom;
   if (case_insensitive)
     for (size_t j = 0; j < len; j++)
-      text[j] = fold (text[j]);
+      {
+        /* Only ASCII letters fold; "ä" against "Ä" or a decomposed "a\u0308"
+           would need Unicode case folding and normalization, so a
+           case-insensitive rule naming them would silently miss: refuse. */
+        if (0 != (0x80 & (unsigned char) text[j]))
+          return "a case-insensitive path must be ASCII (use * for other characters)";
+        text[j] = fold (text[j]);
+      }
   /* Every segment follows a '/': s[i] is '/'. */
   for (size_t k = 0; k < n; k++)
     {

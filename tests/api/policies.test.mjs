@@ -177,6 +177,9 @@ describe('policies', () => {
     const url = `${base(A)}/${pol.id}`;
     const body = { document: rev2, comment: 'tighten' };
     assertProblem(await noChange(A, () => s.api('PUT', url, { token: adminA, body })), 428, 'precondition_required');
+    // "*" matches any revision, so it would defeat the precondition: refused like a missing header.
+    assertProblem(await noChange(A, () => s.api('PUT', url, { token: adminA, body, headers: { 'If-Match': '*' } })),
+                  428, 'precondition_required');
     for (const stale of ['"2"', 'W/"1"', '"1', 'garbage'])
       assertProblem(await noChange(A, () => s.api('PUT', url, { token: adminA, body, headers: { 'If-Match': stale } })),
                     412, 'precondition_failed');
@@ -371,6 +374,16 @@ describe('policies', () => {
                                                                   body: { document: policyDoc('scoped', { scope: { org_wide: false, users: [u.json.id] } }) } });
     assertProblem(up, 400, 'validation_failed');
     assert.deepEqual(pointers(up), ['/document/scope/users/0']);
+    // and on rollback: a revision whose group was deleted since is not republished
+    const wide = await s.api('PUT', `${base(A)}/${ok.json.id}`, { token: ownerA, headers: { 'If-Match': '"1"' },
+                                                                    body: { document: policyDoc('scoped', { scope: { org_wide: true } }) } });
+    assert.equal(wide.status, 200, wide.text);
+    const gone = await s.api('DELETE', `/api/v1/orgs/${A.id}/groups/${mine.json.id}`, { token: ownerA });
+    assert.equal(gone.status, 204, gone.text);
+    const back = await noChange(A, () => s.api('POST', `${base(A)}/${ok.json.id}/rollback`,
+                                                { token: ownerA, headers: { 'If-Match': '"2"' }, body: { revision: 1 } }));
+    assertProblem(back, 400, 'validation_failed');
+    assert.deepEqual(pointers(back), ['/document/scope/groups/0']);
   });
 
   s.test('cross-org: another org\'s policy is 404 through every route', async () => {

@@ -311,9 +311,7 @@ decide (const char *const *docs, const char *req, const struct expect *want)
   "{'surface':'network','action':'connect','resource':{'host':'" host "','port':" #port "}}"
 #define CONNECT_IP(ip, port) \
   "{'surface':'network','action':'connect','resource':{'ip':'" ip "','port':" #port "}}"
-#define FSREQ(action, path)                                                                       \
-  "{'surface':'filesystem','action':'" action "','resource':{'path':'" path "','access':'" action \
-  "'}}"
+#define FSREQ(action, path) FSREQ_HOME (action, path, "/home/u")
 #define FSREQ_HOME(action, path, home)                                                            \
   "{'surface':'filesystem','action':'" action "','resource':{'path':'" path "','access':'" action \
   "'},'context':{'home':'" home "'}}"
@@ -842,13 +840,16 @@ START_TEST (test_port_deny)
 }
 END_TEST
 
+/* A filesystem request without context.home (refused: ~/ rules and paths resolve against it). */
+static const char NO_HOME[] = "(none)";
+
 /* Paths: whole segments, * and **, ~/ with context.home, case, . .. // in rules and requests. */
 /* clang-format off */
 static const struct
 {
   const char *pattern;
   bool ci;          /* "case_insensitive": true */
-  const char *home; /* context.home of the request, or NULL */
+  const char *home; /* context.home of the request; NULL: "/home/u"; NO_HOME: none given */
   const char *path;
   enum want want;
 } path_table[] = {
@@ -952,15 +953,20 @@ static const struct
   { "~/.ssh/**", false, "/home/u", "~/.ssh/id_rsa", M },
   { "~/.ssh/**", false, "/home/u", "~/x/../.ssh/id_rsa", M },
   { "/home/u/.ssh/**", false, "/home/u", "~/.ssh/id_rsa", M },
-  /* home unknown: ~/ rules cannot match absolute requests, and a ~ request is refused
-     (it could not be compared with absolute rules, so a deny on all of / would miss it) */
-  { "~/.ssh/**", false, NULL, "/home/u/.ssh/id_rsa", N },
-  { "~/.ssh/**", false, NULL, "~/.ssh/id_rsa", BAD_REQ },
-  { "~/.ssh/**", false, NULL, "~/x/../.ssh/id_rsa", BAD_REQ },
-  { "/**", false, NULL, "~/x", BAD_REQ },
-  { "/etc/**", false, NULL, "~/../../etc/passwd", BAD_REQ },
-  { "~/**", false, NULL, "~/..", BAD_REQ },
+  /* home unknown: refused, since ~/ rules could not be compared with absolute paths
+     (a deny on ~/.ssh would miss /home/u/.ssh) nor ~ paths with absolute rules */
+  { "~/.ssh/**", false, NO_HOME, "/home/u/.ssh/id_rsa", BAD_REQ },
+  { "~/.ssh/**", false, NO_HOME, "~/.ssh/id_rsa", BAD_REQ },
+  { "/**", false, NO_HOME, "~/x", BAD_REQ },
+  { "/etc/**", false, NO_HOME, "/etc/passwd", BAD_REQ },
+  { "/etc/**", false, NULL, "~/../../etc/passwd", M }, /* resolved against /home/u */
+  { "~/**", false, NULL, "~/..", N },
+  { "/**", false, NULL, "~/../../..", BAD_REQ },
   { "~/**", false, NULL, "~user/x", BAD_REQ },
+  /* case-insensitive rules must be ASCII: Unicode folding and normalization are not guessed */
+  { "/Volumes/Data/Geh\u00e4lter/**", true, NULL, "/Volumes/Data/GEH\u00c4LTER/x", BAD_RULE },
+  { "/Volumes/Data/Geh\u00e4lter/**", false, NULL, "/Volumes/Data/Geh\u00e4lter/x", M },
+  { "/Volumes/**", true, NULL, "/volumes/Data/GEH\u00c4LTER/x", M },
   /* case: sensitive by default, per rule insensitive */
   { "/Users/A/X", false, NULL, "/Users/A/X", M },
   { "/Users/A/X", false, NULL, "/users/a/x", N },
@@ -987,10 +993,13 @@ path_case (int i, const char *decision)
 
   if (path_table[i].ci)
     json_object_set_new (rule, "case_insensitive", json_true ());
-  if (path_table[i].home)
-    json_object_set_new (req, "context", json_pack ("{s:s}", "home", path_table[i].home));
+  bool no_home = (NO_HOME == path_table[i].home);
+  if (!no_home)
+    json_object_set_new (req, "context",
+                         json_pack ("{s:s}", "home",
+                                    (NULL != path_table[i].home) ? path_table[i].home : "/home/u"));
   run_single ("filesystem", rule, req, path_table[i].want, "/filesystem/0/paths/0",
-              "/resource/path", decision);
+              no_home ? "/context/home" : "/resource/path", decision);
 }
 
 START_TEST (test_path_allow)
@@ -1435,10 +1444,10 @@ static const struct
     FSREQ ("write", "/data/x"), { ALLOW, RULE, "p0/rw", true, "p0/rw p1/nr" } },
   /* access in the resource may be left out */
   { { ENF ("'filesystem':[" FS ("r", "allow", "'read'", "'/data/**'") "]") },
-    "{'surface':'filesystem','action':'read','resource':{'path':'/data/x'}}",
+    "{'surface':'filesystem','action':'read','resource':{'path':'/data/x'},'context':{'home':'/home/u'}}",
     { ALLOW, RULE, "p0/r", false, "p0/r" } },
   { { ENF ("'filesystem':[" FS ("nw", "deny", "'write'", "'/data/**'") "," FS ("rw", "allow", "'read','write'", "'/**'") "]") },
-    "{'surface':'filesystem','action':'write','resource':{'path':'/data/../data/x'}}",
+    "{'surface':'filesystem','action':'write','resource':{'path':'/data/../data/x'},'context':{'home':'/home/u'}}",
     { DENY, RULE, "p0/nw", false, "p0/nw p0/rw" } },
 };
 /* clang-format on */
@@ -1644,8 +1653,8 @@ static const struct
   { "{'surface':'network','action':'read','resource':{'host':'a.com','port':443}}", "/action" },
   { "{'surface':'network','action':'Connect','resource':{'host':'a.com','port':443}}", "/action" },
   { "{'surface':'network','action':7,'resource':{'host':'a.com','port':443}}", "/action" },
-  { "{'surface':'filesystem','action':'connect','resource':{'path':'/x','access':'read'}}", "/action" },
-  { "{'surface':'filesystem','action':'execute','resource':{'path':'/x','access':'read'}}", "/action" },
+  { "{'surface':'filesystem','action':'connect','resource':{'path':'/x','access':'read'},'context':{'home':'/home/u'}}", "/action" },
+  { "{'surface':'filesystem','action':'execute','resource':{'path':'/x','access':'read'},'context':{'home':'/home/u'}}", "/action" },
   { "{'surface':'credentials','action':'read','resource':{'credential':'gh','host':'a.com'}}", "/action" },
   { "{'surface':'mcp','action':'call_tool','resource':{'server':'s','tool':'t'}}", "/action" },
   { "{'surface':'mcp','action':'use','resource':{'server':'s','tool':'t'}}", "/action" },
@@ -1656,7 +1665,7 @@ static const struct
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','port':443},'extra':1}", "/extra" },
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','port':443,'path':'/x'}}", "/resource/path" },
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','port':443,'scheme':'https'}}", "/resource/scheme" },
-  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'read','host':'a.com'}}", "/resource/host" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'read','host':'a.com'},'context':{'home':'/home/u'}}", "/resource/host" },
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','port':443},'context':{'color':'red'}}", "/context/color" },
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','port':443},'subject':{'group':'" UUID1 "'}}", "/subject/group" },
   /* subject */
@@ -1679,12 +1688,13 @@ static const struct
   { "{'surface':'network','action':'connect','resource':{'port':443}}", "/resource/host" },
   { "{'surface':'network','action':'connect','resource':{'host':'a.com','ip':'1.2.3.4','port':443}}", "/resource" },
   /* filesystem resources */
-  { "{'surface':'filesystem','action':'read','resource':{'access':'read'}}", "/resource/path" },
-  { "{'surface':'filesystem','action':'read','resource':{'path':5,'access':'read'}}", "/resource/path" },
-  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'exec'}}", "/resource/access" },
-  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':['read']}}", "/resource/access" },
-  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'write'}}", "/resource/access" },
-  { "{'surface':'filesystem','action':'write','resource':{'path':'/x','access':'read'}}", "/resource/access" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'read'}}", "/context/home" },
+  { "{'surface':'filesystem','action':'read','resource':{'access':'read'},'context':{'home':'/home/u'}}", "/resource/path" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':5,'access':'read'},'context':{'home':'/home/u'}}", "/resource/path" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'exec'},'context':{'home':'/home/u'}}", "/resource/access" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':['read']},'context':{'home':'/home/u'}}", "/resource/access" },
+  { "{'surface':'filesystem','action':'read','resource':{'path':'/x','access':'write'},'context':{'home':'/home/u'}}", "/resource/access" },
+  { "{'surface':'filesystem','action':'write','resource':{'path':'/x','access':'read'},'context':{'home':'/home/u'}}", "/resource/access" },
   /* credentials resources */
   { "{'surface':'credentials','action':'use','resource':{'host':'a.com'}}", "/resource/credential" },
   { "{'surface':'credentials','action':'use','resource':{'credential':5,'host':'a.com'}}", "/resource/credential" },

@@ -112,12 +112,8 @@ api_directory_page_reply (struct bw_request *rq, struct api_directory_page *p, e
   json_t *next = NULL;
   if (p->more)
     {
-      char key[BW_CURSOR_KEY_MAX + 1];
-      if (by_created)
-        snprintf (key, sizeof (key), "%s|%s", p->last_created_at, p->last_id);
-      else
-        snprintf (key, sizeof (key), "%s", p->last_id);
-      next = bw_cursor_encode (key);
+      next = by_created ? bw_cursor_encode_ts_id (p->last_created_at, p->last_id)
+                        : bw_cursor_encode (p->last_id);
       if (NULL == next)
         {
           json_decref (items);

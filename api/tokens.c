@@ -268,10 +268,7 @@ api_tokens_list (struct bw_request *rq)
   if (NULL != arr && n > page.limit)
     {
       const struct db_token *last = &items[page.limit - 1];
-      char key[BW_CURSOR_KEY_MAX + 1];
-
-      snprintf (key, sizeof (key), "%s|%s", last->created_at, last->id);
-      next = bw_cursor_encode (key);
+      next = bw_cursor_encode_ts_id (last->created_at, last->id);
       if (NULL == next)
         {
           json_decref (arr);

@@ -44,3 +44,15 @@ bw_uuid_valid (const char *s)
     }
   return true;
 }
+
+void
+bw_uuid_canonicalize (char *s)
+{
+  if (strlen (s) != BW_UUID_LEN)
+    return;
+  char lower[BW_UUID_LEN + 1];
+  for (size_t i = 0; i <= BW_UUID_LEN; i++)
+    lower[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char) (s[i] - 'A' + 'a') : s[i];
+  if (bw_uuid_valid (lower))
+    memcpy (s, lower, sizeof (lower));
+}

@@ -21,4 +21,11 @@ bool bw_slug_valid (const char *s);
 /** A textual UUID in canonical lowercase 8-4-4-4-12 form. */
 bool bw_uuid_valid (const char *s);
 
+/**
+ * If @a s is a textual UUID in any letter case (RFC 9562 §4: input is
+ * case-insensitive), lowercase it in place so that bw_uuid_valid holds.
+ * Anything else is left as it is.
+ */
+void bw_uuid_canonicalize (char *s);
+
 #endif

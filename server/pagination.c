@@ -139,3 +139,11 @@ bw_reply_page (struct bw_request *rq, json_t *items, json_t *next)
                             (NULL != next) ? next : json_null ());
   return bw_reply_json (rq, 200, body, NULL, 0);
 }
+
+json_t *
+bw_cursor_encode_ts_id (const char *created_at, const char *id)
+{
+  char key[BW_CURSOR_KEY_MAX + 1];
+  int n = snprintf (key, sizeof (key), "%s|%s", created_at, id);
+  return (n > 0 && (size_t) n < sizeof (key)) ? bw_cursor_encode (key) : NULL;
+}

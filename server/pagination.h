@@ -47,6 +47,14 @@ enum bw_step bw_reply_bad_cursor (struct bw_request *rq);
 bool bw_cursor_split_ts_id (char *key, const char **created_at, const char **id);
 
 /**
+ * The cursor of a list ordered by (created_at, id) that continues after
+ * the row with @a created_at (DB_SQL_TS text) and @a id: the opaque form of
+ * "<created_at>|<id>", read back by bw_cursor_split_ts_id.
+ * @return a new JSON string (caller owns), or NULL on allocation failure.
+ */
+json_t *bw_cursor_encode_ts_id (const char *created_at, const char *id);
+
+/**
  * Encode @a key as an opaque cursor.
  * @return a new JSON string (caller owns), or NULL on allocation failure.
  */

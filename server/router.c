@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "server/router.h"
+#include "lib/ident.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,9 @@ bw_route_find (struct bw_request *rq, const char *method, const char *path,
         {
           m->route = &bw_routes[r];
           memcpy (rq->params, params, sizeof (params));
+          /* Ids are matched in canonical form; the params live in our copy. */
+          for (size_t k = 0; k < BW_ROUTE_PARAMS_MAX && NULL != params[k]; k++)
+            bw_uuid_canonicalize ((char *) params[k]);
         }
       size_t used = strlen (m->allow);
       snprintf (m->allow + used, sizeof (m->allow) - used, "%s%s", m->path_known ? ", " : "",

@@ -65,6 +65,10 @@ describe('orgs', () => {
     assert.deepEqual(bySlug.json, o);
     assert.equal(byId.headers.get('etag'), '"1"');
     assert.equal(bySlug.headers.get('etag'), '"1"');
+    // UUIDs are case-insensitive on input (RFC 9562 §4).
+    const byUpper = await s.api('GET', `/api/v1/orgs/${o.id.toUpperCase()}`, { token: s.token });
+    assert.equal(byUpper.status, 200, byUpper.text);
+    assert.deepEqual(byUpper.json, o);
     for (const missing of ['no-such-org', '00000000-0000-4000-8000-000000000000', 'NOT_A_SLUG'])
       assertProblem(await s.api('GET', `/api/v1/orgs/${missing}`, { token: s.token }), 404, 'not_found');
   });

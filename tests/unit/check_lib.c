@@ -255,6 +255,20 @@ START_TEST (test_uuid_table)
 }
 END_TEST
 
+START_TEST (test_uuid_canonicalize)
+{
+  char upper[] = "6F1C3A52-9D0E-4B8A-A7F3-2C5E8D9B1A40";
+  char slug[] = "Not-A-Uuid";
+  char almost[] = "6F1C3A52-9D0E-4B8A-A7F3-2C5E8D9B1A4G";
+  bw_uuid_canonicalize (upper);
+  ck_assert_str_eq (upper, "6f1c3a52-9d0e-4b8a-a7f3-2c5e8d9b1a40");
+  bw_uuid_canonicalize (slug);
+  ck_assert_str_eq (slug, "Not-A-Uuid");
+  bw_uuid_canonicalize (almost);
+  ck_assert_str_eq (almost, "6F1C3A52-9D0E-4B8A-A7F3-2C5E8D9B1A4G");
+}
+END_TEST
+
 /* ---- canonical JSON ---- */
 
 /* Parse @a in, canonicalize, compare with @a want (NULL: must be refused). */
@@ -365,6 +379,7 @@ lib_suite (void)
   tc = tcase_create ("ident");
   tcase_add_loop_test (tc, test_slug_table, 0, (int) ARRAY_LEN (slug_table));
   tcase_add_loop_test (tc, test_uuid_table, 0, (int) ARRAY_LEN (uuid_table));
+  tcase_add_test (tc, test_uuid_canonicalize);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("canonical_json");

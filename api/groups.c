@@ -40,12 +40,10 @@
 static enum bw_step
 reply_group (struct bw_request *rq, unsigned int status, const struct db_group *g)
 {
-  char etag[BW_ETAG_SIZE];
   char loc[GROUP_LOCATION_SIZE];
-  bw_etag_of_version (g->version, etag);
   snprintf (loc, sizeof (loc), "/api/v1/orgs/%s/groups/%s", rq->org.id, g->id);
-  const struct bw_header h[] = { { "ETag", etag }, { "Location", loc } };
-  return bw_reply_json (rq, status, api_group_json (g), h, (201 == status) ? 2 : 1);
+  return bw_reply_versioned (rq, status, api_group_json (g), g->version,
+                             (201 == status) ? loc : NULL);
 }
 
 static enum bw_step

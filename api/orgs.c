@@ -55,12 +55,9 @@ check_name (const json_t *v)
 static enum bw_step
 reply_org (struct bw_request *rq, unsigned int status, const struct db_org *o, bool location)
 {
-  char etag[BW_ETAG_SIZE];
   char loc[sizeof (ORG_PATH) + BW_UUID_LEN];
-  bw_etag_of_version (o->version, etag);
   snprintf (loc, sizeof (loc), ORG_PATH "%s", o->id);
-  const struct bw_header headers[] = { { "ETag", etag }, { "Location", loc } };
-  return bw_reply_json (rq, status, org_json (o), headers, location ? 2 : 1);
+  return bw_reply_versioned (rq, status, org_json (o), o->version, location ? loc : NULL);
 }
 
 /** 409 for a slug held by another live org. */

@@ -78,12 +78,9 @@ policy_json (const struct db_policy *p)
 static enum bw_step
 reply_policy (struct bw_request *rq, unsigned int status, const struct db_policy *p, bool location)
 {
-  char etag[BW_ETAG_SIZE];
   char loc[LOCATION_MAX];
-  bw_etag_of_version (p->revision, etag);
   snprintf (loc, sizeof (loc), "/api/v1/orgs/%s/policies/%s", rq->org.id, p->id);
-  const struct bw_header headers[] = { { "ETag", etag }, { "Location", loc } };
-  return bw_reply_json (rq, status, policy_json (p), headers, location ? 2 : 1);
+  return bw_reply_versioned (rq, status, policy_json (p), p->revision, location ? loc : NULL);
 }
 
 /* The {id} path parameter if it is a canonical uuid, else NULL (→ 404). */

@@ -71,12 +71,10 @@ emails_text (struct bw_request *rq, const json_t *emails, char **text)
 static enum bw_step
 reply_user (struct bw_request *rq, unsigned int status, const struct db_user *u)
 {
-  char etag[BW_ETAG_SIZE];
   char loc[USER_LOCATION_SIZE];
-  bw_etag_of_version (u->version, etag);
   snprintf (loc, sizeof (loc), "/api/v1/orgs/%s/users/%s", rq->org.id, u->id);
-  const struct bw_header h[] = { { "ETag", etag }, { "Location", loc } };
-  return bw_reply_json (rq, status, api_user_json (u), h, (201 == status) ? 2 : 1);
+  return bw_reply_versioned (rq, status, api_user_json (u), u->version,
+                             (201 == status) ? loc : NULL);
 }
 
 static enum bw_step

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 #include "server/etag.h"
+#include "server/reply.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,4 +50,14 @@ bw_if_match_version (const char *value, int64_t version)
         return false; /* the end of the list, or garbage */
       p = skip_ows (p + 1);
     }
+}
+
+enum bw_step
+bw_reply_versioned (struct bw_request *rq, unsigned int status, json_t *body, int64_t version,
+                    const char *location)
+{
+  char etag[BW_ETAG_SIZE];
+  bw_etag_of_version (version, etag);
+  const struct bw_header headers[] = { { "ETag", etag }, { "Location", location } };
+  return bw_reply_json (rq, status, body, headers, (NULL != location) ? 2 : 1);
 }

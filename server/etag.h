@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
+#include "server/request.h"
 
 /** Bytes of an ETag `"<version>"` with its NUL (an int64 has at most 20 characters). */
 #define BW_ETAG_SIZE 24
@@ -22,5 +24,12 @@ void bw_etag_of_version (int64_t version, char out[BW_ETAG_SIZE]);
  * @param value  the header value, NUL-terminated (borrowed)
  */
 bool bw_if_match_version (const char *value, int64_t version);
+
+/**
+ * Reply @a status with @a body (stolen), `ETag: "<version>"` and, when
+ * @a location is not NULL (a 201), `Location: <location>` (borrowed).
+ */
+enum bw_step bw_reply_versioned (struct bw_request *rq, unsigned int status, json_t *body,
+                                 int64_t version, const char *location);
 
 #endif

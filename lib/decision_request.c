@@ -162,6 +162,7 @@ network (struct rctx *c, const char *action, const json_t *res)
             break;
           case BW_HOST_PARSED_IP:
             r->u.net.is_ip = true;
+            bw_ip_unembed_v4 (&r->u.net.ip);
             break;
           case BW_HOST_PARSED_INVALID:
             bw_errors_add (&c->e, err, "/resource/host");
@@ -174,6 +175,8 @@ network (struct rctx *c, const char *action, const json_t *res)
       const char *err = (NULL != ip) ? bw_ip_parse (ip, len, &r->u.net.ip) : NULL;
       if (NULL != err)
         bw_errors_add (&c->e, err, "/resource/ip");
+      else
+        bw_ip_unembed_v4 (&r->u.net.ip);
       r->u.net.is_ip = true;
     }
   const json_t *port = json_object_get (res, "port");

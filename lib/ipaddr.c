@@ -40,6 +40,18 @@ bw_ip_is_v4 (const struct bw_ip *ip)
   return 0 == memcmp (ip->b, v4_mapped_prefix, sizeof (v4_mapped_prefix));
 }
 
+void
+bw_ip_unembed_v4 (struct bw_ip *ip)
+{
+  static const uint8_t nat64_prefix[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+  static const uint8_t zero[12] = { 0 };
+  bool nat64 = 0 == memcmp (ip->b, nat64_prefix, sizeof (nat64_prefix));
+  bool compatible = 0 == memcmp (ip->b, zero, sizeof (zero))
+                    && (0 != ip->b[12] || 0 != ip->b[13] || 0 != ip->b[14] || ip->b[15] > 1);
+  if (nat64 || compatible)
+    memcpy (ip->b, v4_mapped_prefix, sizeof (v4_mapped_prefix));
+}
+
 const char *
 bw_ip_parse (const char *s, size_t len, struct bw_ip *out)
 {

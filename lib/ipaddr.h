@@ -69,4 +69,13 @@ bool bw_cidr_contains (const struct bw_cidr *c, const struct bw_ip *ip);
 /** Whether @a ip is an IPv4 address (IPv4-mapped form). */
 bool bw_ip_is_v4 (const struct bw_ip *ip);
 
+/**
+ * For a destination of a request: an IPv6 address that carries an IPv4
+ * address a packet to it reaches — NAT64's well-known prefix 64:ff9b::/96
+ * (RFC 6052 §2.1) or the deprecated IPv4-compatible ::a.b.c.d (RFC 4291
+ * §2.5.5.1; not :: or ::1) — is turned into that IPv4 address in place, so
+ * that IPv4 rules decide it.  Other addresses are left as they are.
+ */
+void bw_ip_unembed_v4 (struct bw_ip *ip);
+
 #endif

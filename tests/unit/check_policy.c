@@ -734,6 +734,17 @@ static const struct
   { "169.254.169.254/32", "::ffff:169.254.169.254", M },
   { "127.0.0.0/8", "::ffff:0177.0.0.1", BAD_REQ },
   { "127.0.0.0/8", "::ffff:127.1", BAD_REQ },
+  /* IPv4 embedded by NAT64's well-known prefix (RFC 6052) or in the deprecated IPv4-compatible
+     form (RFC 4291 §2.5.5.1) reaches that IPv4 address too: decided as it */
+  { "169.254.0.0/16", "64:ff9b::169.254.169.254", M },
+  { "169.254.0.0/16", "64:ff9b::a9fe:a9fe", M },
+  { "::/0", "64:ff9b::a9fe:a9fe", N },
+  { "169.254.0.0/16", "::169.254.169.254", M },
+  { "169.254.0.0/16", "64:ff9b:1::a9fe:a9fe", N },
+  { "::1/128", "::1", M },
+  { "0.0.0.1/32", "::1", N },
+  { "::/128", "::", M },
+  { "0.0.0.0/0", "::", N },
 };
 /* clang-format on */
 

@@ -204,15 +204,23 @@ bw_path_parse (struct bw_arena *a, const char *s, size_t len, const struct bw_pa
   return NULL;
 }
 
+/* Does segment @a s of text @a t match pattern segment @a p?  Against a
+ * case-insensitive pattern (macOS and Windows volumes), the trailing dots
+ * and spaces Windows drops from a name are dropped too, so "Secret." and
+ * "Secret " are the folder "Secret". */
 static bool
-seg_match (const struct bw_pseg *p, const char *t, const struct bw_seg *s)
+seg_match (const struct bw_pseg *p, bool case_insensitive, const char *t, const struct bw_seg *s)
 {
+  size_t len = s->len;
+  if (case_insensitive)
+    while (len > 0 && ('.' == t[s->off + len - 1] || ' ' == t[s->off + len - 1]))
+      len--;
   switch (p->kind)
     {
     case BW_PSEG_LITERAL:
-      return p->len == s->len && 0 == memcmp (p->s, t + s->off, s->len);
+      return p->len == len && 0 == memcmp (p->s, t + s->off, len);
     case BW_PSEG_GLOB:
-      return bw_glob_match_bytes (p->s, p->len, t + s->off, s->len);
+      return bw_glob_match_bytes (p->s, p->len, t + s->off, len);
     default:
       return true;
     }
@@ -244,7 +252,7 @@ bw_path_match (const struct bw_path_pattern *pat, const struct bw_path *path)
           star = i++;
           star_j = j;
         }
-      else if (i < m && seg_match (&p[i], t, &path->segs[j]))
+      else if (i < m && seg_match (&p[i], pat->case_insensitive, t, &path->segs[j]))
         {
           i++;
           j++;

@@ -12,8 +12,9 @@
  * a glob over that one
  * segment ("id_*", "*.pem"; see lib/glob.h); "**" must be a whole segment.
  * Matching is by whole segment: "/home/a" never matches "/home/ab".  With
- * case_insensitive, ASCII letters are folded on both sides, and such a
- * pattern must be ASCII (Unicode folding is not guessed at).
+ * case_insensitive, ASCII letters are folded on both sides, such a pattern
+ * must be ASCII (Unicode folding is not guessed at), and the trailing dots
+ * and spaces Windows drops from names are dropped from the path's segments.
  *
  * Request paths are resolved first: empty and "." segments dropped, ".."
  * takes the segment before it off; ".." above the root (or, for "~/..."

@@ -978,6 +978,14 @@ static const struct
   { "/Volumes/Data/Geh\u00e4lter/**", true, NULL, "/Volumes/Data/GEH\u00c4LTER/x", BAD_RULE },
   { "/Volumes/Data/Geh\u00e4lter/**", false, NULL, "/Volumes/Data/Geh\u00e4lter/x", M },
   { "/Volumes/**", true, NULL, "/volumes/Data/GEH\u00c4LTER/x", M },
+  /* case-insensitive rules (macOS, Windows volumes): Windows drops trailing dots and spaces of a
+     name, so "Secret." and "Secret " are the folder "Secret" there */
+  { "/Volumes/Data/Secret/**", true, NULL, "/Volumes/Data/Secret./x", M },
+  { "/Volumes/Data/Secret/**", true, NULL, "/Volumes/Data/SECRET . ./x", M },
+  { "/Volumes/Data/Secret/**", true, NULL, "/Volumes/Data/Secret /x", M },
+  { "/Volumes/Data/Secret/*.pem", true, NULL, "/Volumes/Data/Secret/k.PEM.", M },
+  { "/Volumes/Data/Secret/**", true, NULL, "/Volumes/Data/Secret.x/y", N },
+  { "/srv/Secret/**", false, NULL, "/srv/Secret./x", N },
   /* case: sensitive by default, per rule insensitive */
   { "/Users/A/X", false, NULL, "/Users/A/X", M },
   { "/Users/A/X", false, NULL, "/users/a/x", N },

@@ -122,6 +122,31 @@ revision_from_row (const PGresult *res, int row, bool doc, struct db_policy_revi
   return 0;
 }
 
+/* db_rows_copy adapters: list rows carry no document. */
+static int
+summary_row (const PGresult *res, int row, void *item)
+{
+  return policy_from_row (res, row, false, item);
+}
+
+static void
+policy_clear_item (void *item)
+{
+  db_policy_clear (item);
+}
+
+static int
+revision_summary_row (const PGresult *res, int row, void *item)
+{
+  return revision_from_row (res, row, false, item);
+}
+
+static void
+revision_clear_item (void *item)
+{
+  db_policy_revision_clear (item);
+}
+
 /* Run @a st, which returns at most one POLICY_COLUMNS_DOC row, into @a out. */
 static enum db_qs
 one_policy (struct db_stmt *st, int nparams, const char *const *params, struct db_policy *out)
@@ -302,25 +327,15 @@ db_policy_list (const char *org_id, const char *after_created_at, const char *af
     qs = db_exec (&list_first_stmt, 2, params, &res);
   else
     qs = db_exec (&list_after_stmt, 4, params, &res);
-  if (qs > 0)
+  void *arr = NULL;
+  if (qs > 0
+      && 0 != db_rows_copy (res, (size_t) qs, sizeof (struct db_policy), summary_row,
+                            policy_clear_item, &arr))
+    qs = DB_QS_HARD_ERROR;
+  else if (qs > 0)
     {
-      size_t rows = (size_t) qs;
-      struct db_policy *arr = calloc (rows, sizeof (*arr));
-      size_t done = 0;
-      while (NULL != arr && done < rows && 0 == policy_from_row (res, (int) done, false, &arr[done]))
-        done++;
-      if (NULL == arr || done < rows)
-        {
-          for (size_t i = 0; NULL != arr && i < done; i++)
-            db_policy_clear (&arr[i]);
-          free (arr);
-          qs = DB_QS_HARD_ERROR;
-        }
-      else
-        {
-          *items = arr;
-          *n = rows;
-        }
+      *items = arr;
+      *n = (size_t) qs;
     }
   PQclear (res);
   return qs;
@@ -370,26 +385,15 @@ db_policy_revision_list (const char *org_id, const char *id, int64_t before, uns
 
   *items = NULL;
   *n = 0;
-  if (qs > 0)
+  void *arr = NULL;
+  if (qs > 0
+      && 0 != db_rows_copy (res, (size_t) qs, sizeof (struct db_policy_revision),
+                            revision_summary_row, revision_clear_item, &arr))
+    qs = DB_QS_HARD_ERROR;
+  else if (qs > 0)
     {
-      size_t rows = (size_t) qs;
-      struct db_policy_revision *arr = calloc (rows, sizeof (*arr));
-      size_t done = 0;
-      while (NULL != arr && done < rows
-             && 0 == revision_from_row (res, (int) done, false, &arr[done]))
-        done++;
-      if (NULL == arr || done < rows)
-        {
-          for (size_t i = 0; NULL != arr && i < done; i++)
-            db_policy_revision_clear (&arr[i]);
-          free (arr);
-          qs = DB_QS_HARD_ERROR;
-        }
-      else
-        {
-          *items = arr;
-          *n = rows;
-        }
+      *items = arr;
+      *n = (size_t) qs;
     }
   PQclear (res);
   return qs;

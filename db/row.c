@@ -45,3 +45,23 @@ db_col_bool (const PGresult *res, int row, int col)
 {
   return 0 == strcmp (PQgetvalue (res, row, col), "t");
 }
+
+int
+db_rows_copy (const PGresult *res, size_t rows, size_t size, db_row_copy_fn copy,
+              db_row_clear_fn clear, void **items)
+{
+  unsigned char *arr = calloc ((0 == rows) ? 1 : rows, size);
+  size_t done = 0;
+  *items = NULL;
+  while (NULL != arr && done < rows && 0 == copy (res, (int) done, arr + done * size))
+    done++;
+  if (NULL == arr || done < rows)
+    {
+      for (size_t i = 0; NULL != clear && i < done; i++)
+        clear (arr + i * size);
+      free (arr);
+      return -1;
+    }
+  *items = arr;
+  return 0;
+}

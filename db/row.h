@@ -28,4 +28,20 @@ int db_col_int64 (const PGresult *res, int row, int col, int64_t *out);
 /** Whether column @a col of row @a row (a boolean) is true; NULL is false. */
 bool db_col_bool (const PGresult *res, int row, int col);
 
+/** Fill @a item (one element of the caller's array) from row @a row.  @return 0, or -1. */
+typedef int (*db_row_copy_fn) (const PGresult *res, int row, void *item);
+
+/** Free what @a item owns (an element filled by a db_row_copy_fn). */
+typedef void (*db_row_clear_fn) (void *item);
+
+/**
+ * Copy the first @a rows rows of @a res into a new array of @a size-byte
+ * elements, each filled by @a copy.  On failure the elements filled so far
+ * are cleared with @a clear (NULL when they own nothing) and freed.
+ * @param[out] items  the array (caller owns; clear each element, then free)
+ * @return 0, or -1 on allocation failure or a row @a copy refused.
+ */
+int db_rows_copy (const PGresult *res, size_t rows, size_t size, db_row_copy_fn copy,
+                  db_row_clear_fn clear, void **items);
+
 #endif

@@ -35,6 +35,13 @@ token_from_row (const PGresult *res, int row, struct db_token *t)
   return 0;
 }
 
+/* token_from_row as a db_rows_copy_fn. */
+static int
+token_row (const PGresult *res, int row, void *item)
+{
+  return token_from_row (res, row, item);
+}
+
 /* Copy the single row of @a res (qs rows) into @a out; PQclear()s @a res. */
 static enum db_qs
 one_token (enum db_qs qs, PGresult *res, struct db_token *out)
@@ -133,25 +140,14 @@ db_token_list (const char *org_id, const char *after_created_at, const char *aft
     qs = db_exec (&list_first_stmt, 2, params, &res);
   else
     qs = db_exec (&list_after_stmt, 4, params, &res);
-  if (qs > 0)
+  void *arr = NULL;
+  if (qs > 0
+      && 0 != db_rows_copy (res, (size_t) qs, sizeof (struct db_token), token_row, NULL, &arr))
+    qs = DB_QS_HARD_ERROR;
+  else if (qs > 0)
     {
-      size_t rows = (size_t) qs;
-      struct db_token *arr = calloc (rows, sizeof (*arr));
-
-      if (NULL == arr)
-        qs = DB_QS_HARD_ERROR;
-      for (size_t i = 0; NULL != arr && i < rows; i++)
-        if (0 != token_from_row (res, (int) i, &arr[i]))
-          {
-            free (arr);
-            arr = NULL;
-            qs = DB_QS_HARD_ERROR;
-          }
-      if (NULL != arr)
-        {
-          *items = arr;
-          *n = rows;
-        }
+      *items = arr;
+      *n = (size_t) qs;
     }
   PQclear (res);
   return qs;

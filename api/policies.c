@@ -468,6 +468,26 @@ required_if_match (struct bw_request *rq)
   return v;
 }
 
+/*
+ * Run change transaction @a tx for @a c (the context of request @a rq) and reply: @a status with the
+ * policy after the change (201 adds its Location; 204 has no body), or why
+ * it did not commit.
+ */
+static enum bw_step
+run_change (struct bw_request *rq, struct change_ctx *c, db_tx_cb tx, unsigned int status)
+{
+  enum db_qs qs = db_tx_run (DB_READ_COMMITTED, tx, c);
+  enum bw_step step;
+  if (qs < 0)
+    step = reply_change_failed (rq, qs, c);
+  else if (204 == status)
+    step = bw_reply_empty (rq, 204, NULL, 0);
+  else
+    step = reply_policy (rq, status, &c->after, 201 == status);
+  change_reset (c);
+  return step;
+}
+
 /* ---- POST /api/v1/orgs/{org}/policies ---- */
 
 static enum db_qs
@@ -501,10 +521,7 @@ api_policies_create (struct bw_request *rq)
       return BW_REPLIED;
     }
   struct change_ctx c = { .rq = rq, .in = &in };
-  enum db_qs qs = db_tx_run (DB_READ_COMMITTED, create_tx, &c);
-  enum bw_step step
-    = (qs < 0) ? reply_change_failed (rq, qs, &c) : reply_policy (rq, 201, &c.after, true);
-  change_reset (&c);
+  enum bw_step step = run_change (rq, &c, create_tx, 201);
   doc_input_free (&in);
   return step;
 }
@@ -545,10 +562,7 @@ api_policies_update (struct bw_request *rq)
       return BW_REPLIED;
     }
   struct change_ctx c = { .rq = rq, .id = id, .in = &in, .if_match = if_match };
-  enum db_qs qs = db_tx_run (DB_READ_COMMITTED, update_tx, &c);
-  enum bw_step step
-    = (qs < 0) ? reply_change_failed (rq, qs, &c) : reply_policy (rq, 200, &c.after, false);
-  change_reset (&c);
+  enum bw_step step = run_change (rq, &c, update_tx, 200);
   doc_input_free (&in);
   return step;
 }
@@ -637,11 +651,7 @@ api_policies_rollback (struct bw_request *rq)
     .rollback_to = (int64_t) rev,
     .comment = (NULL != comment) ? json_string_value (comment) : NULL,
   };
-  enum db_qs qs = db_tx_run (DB_READ_COMMITTED, rollback_tx, &c);
-  enum bw_step step
-    = (qs < 0) ? reply_change_failed (rq, qs, &c) : reply_policy (rq, 200, &c.after, false);
-  change_reset (&c);
-  return step;
+  return run_change (rq, &c, rollback_tx, 200);
 }
 
 /* ---- DELETE /api/v1/orgs/{org}/policies/{id} ---- */
@@ -667,11 +677,7 @@ api_policies_delete (struct bw_request *rq)
   if (NULL == id)
     return reply_no_policy (rq);
   struct change_ctx c = { .rq = rq, .id = id, .if_match = bw_request_header (rq, "If-Match") };
-  enum db_qs qs = db_tx_run (DB_READ_COMMITTED, delete_tx, &c);
-  enum bw_step step
-    = (qs < 0) ? reply_change_failed (rq, qs, &c) : bw_reply_empty (rq, 204, NULL, 0);
-  change_reset (&c);
-  return step;
+  return run_change (rq, &c, delete_tx, 204);
 }
 
 /* ---- GET /api/v1/orgs/{org}/policies ---- */

@@ -337,7 +337,7 @@ evaluate (struct bw_request *rq, const json_t *items, const json_t *draft, bool 
     }
   qs = job_subjects (&j, rq->org.id);
   if (qs >= 0 && NULL != draft)
-    qs = api_policy_scope_check (rq->org.id, draft, "/policy", errors);
+    qs = api_policy_scope_check (rq->org.id, draft_policy, "/policy", errors);
   if (qs < 0)
     {
       step = bw_reply_db_error (rq, qs);

@@ -122,53 +122,9 @@ parse_revision (const char *s, int64_t *out)
 
 /* ---- scope ---- */
 
-/** The ids of one scope list, with their index in the document. */
-struct scope_list
-{
-  size_t n;
-  const char **ids; /**< borrowed from the document */
-  size_t *index;    /**< position of ids[i] in the document's list */
-};
-
-static void
-scope_list_free (struct scope_list *l)
-{
-  free (l->ids);
-  free (l->index);
-}
-
-/*
- * Collect the ids of @a arr, which bw_policy_parse accepted (canonical
- * lowercase uuids).  @return 0, or -1 without memory.
- */
-static int
-scope_list_of (const json_t *arr, struct scope_list *l)
-{
-  size_t size = json_array_size (arr);
-  memset (l, 0, sizeof (*l));
-  if (0 == size)
-    return 0;
-  l->ids = calloc (size, sizeof (*l->ids));
-  l->index = calloc (size, sizeof (*l->index));
-  if (NULL == l->ids || NULL == l->index)
-    return -1;
-  for (size_t i = 0; i < size; i++)
-    {
-      const char *s = json_string_value (json_array_get (arr, i));
-      if (NULL == s || !bw_uuid_valid (s))
-        continue;
-      l->ids[l->n] = s;
-      l->index[l->n] = i;
-      l->n++;
-    }
-  return 0;
-}
-
 /** Where scope_missing_cb reports. */
 struct scope_check_ctx
 {
-  const struct scope_list *groups;
-  const struct scope_list *users;
   const char *prefix;
   json_t *errors;
 };
@@ -178,42 +134,24 @@ scope_missing_cb (void *cls, enum db_policy_scope_kind kind, size_t i)
 {
   struct scope_check_ctx *c = cls;
   bool group = DB_POLICY_SCOPE_GROUP == kind;
-  const struct scope_list *l = group ? c->groups : c->users;
   char pointer[SCOPE_POINTER_MAX];
-  if (i >= l->n)
-    return;
   snprintf (pointer, sizeof (pointer), "%s/scope/%s/%zu", c->prefix, group ? "groups" : "users",
-            l->index[i]);
+            i);
   json_array_append_new (c->errors, json_pack ("{s:s, s:s}", "pointer", pointer, "message",
                                                group ? "no such group in this organization"
                                                      : "no such user in this organization"));
 }
 
 enum db_qs
-api_policy_scope_check (const char *org_id, const json_t *doc, const char *prefix, json_t *errors)
+api_policy_scope_check (const char *org_id, const struct bw_policy *p, const char *prefix,
+                        json_t *errors)
 {
-  const json_t *scope = json_object_get (doc, "scope");
-  struct scope_list groups;
-  struct scope_list users;
-  enum db_qs qs = DB_QS_HARD_ERROR;
-  bool ok = 0 == scope_list_of (json_object_get (scope, "groups"), &groups);
-  ok = (0 == scope_list_of (json_object_get (scope, "users"), &users)) && ok;
-  if (ok && 0 == groups.n && 0 == users.n)
-    qs = DB_QS_NO_RESULTS;
-  else if (ok)
-    {
-      struct scope_check_ctx c = {
-        .groups = &groups,
-        .users = &users,
-        .prefix = prefix,
-        .errors = errors,
-      };
-      qs = db_policy_scope_missing (org_id, groups.ids, groups.n, users.ids, users.n,
-                                    scope_missing_cb, &c);
-    }
-  scope_list_free (&groups);
-  scope_list_free (&users);
-  return qs;
+  const struct bw_policy_scope *scope = bw_policy_scope (p);
+  if (0 == scope->ngroups && 0 == scope->nusers)
+    return DB_QS_NO_RESULTS;
+  struct scope_check_ctx c = { .prefix = prefix, .errors = errors };
+  return db_policy_scope_missing (org_id, scope->groups, scope->ngroups, scope->users,
+                                  scope->nusers, scope_missing_cb, &c);
 }
 
 /* ---- validation of a body {"document", "comment"?} ---- */
@@ -403,7 +341,7 @@ check_scope (struct change_ctx *c)
   c->errors = json_array ();
   if (NULL == c->errors)
     return DB_QS_HARD_ERROR;
-  enum db_qs qs = api_policy_scope_check (c->rq->org.id, c->in->document, "/document", c->errors);
+  enum db_qs qs = api_policy_scope_check (c->rq->org.id, c->in->parsed, "/document", c->errors);
   if (qs < 0)
     return qs;
   return (qs > 0) ? abort_with (c, OUT_SCOPE) : DB_QS_ONE_RESULT;
@@ -600,7 +538,7 @@ rollback_tx (void *cls)
     qs = DB_QS_HARD_ERROR;
   else if (NULL == (c->errors = json_array ()))
     qs = DB_QS_HARD_ERROR;
-  else if (0 != (qs = api_policy_scope_check (c->rq->org.id, old.document, "/document",
+  else if (0 != (qs = api_policy_scope_check (c->rq->org.id, p, "/document",
                                               c->errors)))
     qs = (qs < 0) ? qs : abort_with (c, OUT_SCOPE);
   else

@@ -14,8 +14,8 @@
 const char *api_policy_mode_name (enum bw_policy_mode m);
 
 /**
- * Check that every group id and user id in the scope of policy document
- * @a doc (borrowed; already accepted by bw_policy_parse) names a group or
+ * Check that every group id and user id in the scope of parsed policy @a p
+ * (borrowed; its scope lists keep the document's order) names a group or
  * a user of org @a org_id.  For each that does not, append
  * {"pointer": @a prefix "/scope/groups/<i>" (or users), "message"} to
  * @a errors (borrowed array).  Runs one statement; inside or outside
@@ -23,7 +23,7 @@ const char *api_policy_mode_name (enum bw_policy_mode m);
  * the commit: directory writers lock that row first too).
  * @return the number of ids missing (>= 0), or a negative db_qs.
  */
-enum db_qs api_policy_scope_check (const char *org_id, const json_t *doc, const char *prefix,
-                                   json_t *errors);
+enum db_qs api_policy_scope_check (const char *org_id, const struct bw_policy *p,
+                                   const char *prefix, json_t *errors);
 
 #endif

@@ -5,15 +5,9 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, sha256hex, uniqueSlug, useServer, walkPages } from './harness.mjs';
+import { assertProblem, canonicalJson, digest, sha256hex, uniqueSlug, useServer, walkPages } from './harness.mjs';
 
 const ZERO_HASH = '0'.repeat(64);
-
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.json?.code, code, r.text);
-}
 
 /** hash = SHA-256(prev_hash + "\n" + canonical JSON of the record without "hash"). */
 function recordHash (rec)
@@ -21,8 +15,6 @@ function recordHash (rec)
   const { hash: _h, ...rest } = rec;
   return sha256hex(rec.prev_hash + '\n' + canonicalJson(rest));
 }
-
-const digest = (obj) => sha256hex(canonicalJson(obj));
 
 describe('audit', () => {
   const s = useServer('audit');
@@ -80,14 +72,16 @@ describe('audit', () => {
       }
 
     // Failed mutations leave no record.
-    const B = (await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug('noise'), name: 'Noise' } })).json;
+    const B = await s.newOrg('noise');
     assertProblem(await s.api('PATCH', `/api/v1/orgs/${A.id}`, { token: P(), body: { slug: B.slug } }), 409, 'conflict');
     assertProblem(await s.api('PATCH', `/api/v1/orgs/${A.id}`, { token: P(), body: { name: 'x' }, headers: { 'if-match': '"99"' } }),
                   412, 'precondition_failed');
     assertProblem(await s.api('POST', `/api/v1/orgs/${A.id}/tokens`, { token: P(), body: { name: 'x', role: 'root' } }),
                   400, 'validation_failed');
     assertProblem(await s.api('PATCH', `/api/v1/orgs/${A.id}`, { token: viewer.secret, body: { name: 'x' } }), 403, 'permission_denied');
-    assert.equal((await s.api('PATCH', `/api/v1/orgs/${B.id}`, { token: P(), body: { name: 'Noise 2' } })).status, 200);
+    const noise = await s.api('PATCH', `/api/v1/orgs/${B.id}`, { token: P(), body: { name: 'Noise 2' } });
+    assert.equal(noise.status, 200);
+    assert.equal(noise.json.name, 'Noise 2');
     const bLog = await audit(B);
     assert.deepEqual(bLog.json.items.map((x) => [x.seq, x.action]), [[2, 'org.update'], [1, 'org.create']],
                      'each org has its own chain from seq 1');
@@ -189,23 +183,27 @@ describe('audit', () => {
   });
 
   s.test('who may read: owner, auditor and platform yes; viewer 403; another org\'s token 404', async () => {
+    const all = (await audit(A)).json.items;
     for (const t of [P(), owner.secret, auditor.secret])
       {
-        assert.equal((await audit(A, '', t)).status, 200);
+        const r = await audit(A, '', t);
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.json.items.map((x) => x.seq), all.map((x) => x.seq), 'every reader sees the whole log');
         assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: t })).json.ok, true);
       }
     assertProblem(await audit(A, '', viewer.secret), 403, 'permission_denied');
     assertProblem(await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: viewer.secret }), 403, 'permission_denied');
-    const B = (await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug('other'), name: 'Other' } })).json;
-    const bAuditor = (await s.api('POST', `/api/v1/orgs/${B.id}/tokens`, { token: P(), body: { name: 'a', role: 'auditor' } })).json;
+    const B = await s.newOrg('other');
+    const bAuditor = await s.mint(B, 'auditor', { name: 'a' });
     assertProblem(await audit(A, '', bAuditor.secret), 404, 'not_found');
     assertProblem(await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: bAuditor.secret }), 404, 'not_found');
   });
 
   s.test('deleting an org appends org.delete to its chain', async () => {
-    const D = (await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug('doomed'), name: 'Doomed' } })).json;
+    const D = await s.newOrg('doomed');
     const d = await s.api('DELETE', `/api/v1/orgs/${D.id}`, { token: P() });
     assert.equal(d.status, 204);
+    assert.equal(d.text, '');
     const rows = (await s.psql(`SELECT seq, action, actor, target_type, target_id, before_sha256, coalesce(after_sha256, 'NULL'), request_id
                                 FROM audit_log WHERE org_id = '${D.id}' ORDER BY seq`)).split('\n').map((l) => l.split('|'));
     assert.equal(rows.length, 2, rows.join('\n'));
@@ -216,7 +214,7 @@ describe('audit', () => {
   });
 
   s.test('concurrent mutations of one org keep one gapless chain', async () => {
-    const C = (await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug('busy'), name: 'Busy' } })).json;
+    const C = await s.newOrg('busy');
     const rs = await Promise.all([
       ...Array.from({ length: 6 }, (_, i) => s.api('PATCH', `/api/v1/orgs/${C.id}`, { token: P(), body: { name: `Busy ${i}` } })),
       ...Array.from({ length: 6 }, (_, i) => s.api('POST', `/api/v1/orgs/${C.id}/tokens`, { token: P(), body: { name: `t${i}`, role: 'viewer' } })),
@@ -235,11 +233,13 @@ describe('audit', () => {
   s.test('tamper detection: a changed row breaks verify at its seq', async () => {
     let r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug('tamper'), name: 'T0' } });
     const T = r.json;
+    assert.equal(r.status, 201, r.text);
     for (const name of ['T1', 'T2', 'T3'])
       assert.equal((await s.api('PATCH', `/api/v1/orgs/${T.id}`, { token: P(), body: { name } })).status, 200);
     r = await s.api('GET', `/api/v1/orgs/${T.id}/audit/verify`, { token: P() });
     assert.equal(r.json.ok, true);
     assert.equal(r.json.records, 4);
+    assert.equal(r.json.head, (await audit(T, '?limit=1')).json.items[0].hash, 'head = the newest record\'s hash');
 
     await s.psql(`UPDATE audit_log SET action = 'org.create' WHERE org_id = '${T.id}' AND seq = 3`);
     r = await s.api('GET', `/api/v1/orgs/${T.id}/audit/verify`, { token: P() });
@@ -248,12 +248,14 @@ describe('audit', () => {
     assert.equal(r.json.first_bad_seq, 3, r.text);
     assert.equal(r.json.reason, 'hash mismatch', r.text);
     assert.equal(r.json.head, undefined);
+    assert.deepEqual(Object.keys(r.json).sort(), ['first_bad_seq', 'ok', 'reason', 'records'], r.text);
 
     const listed = (await audit(T)).json.items.find((x) => x.seq === 3);
     assert.equal(listed.action, 'org.create', 'the list shows what is stored');
     assert.notEqual(recordHash(listed), listed.hash, 'and the recomputed hash disagrees');
 
     const a = await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: P() });
+    assert.equal(a.status, 200, a.text);
     assert.equal(a.json.ok, true, 'other orgs\' chains are unaffected');
   });
 
@@ -267,6 +269,7 @@ describe('audit', () => {
     const G = await mk('gap');
     await s.psql(`DELETE FROM audit_log WHERE org_id = '${G.id}' AND seq = 2`);
     let r = await s.api('GET', `/api/v1/orgs/${G.id}/audit/verify`, { token: P() });
+    assert.equal(r.status, 200, r.text);
     assert.equal(r.json.ok, false, r.text);
     assert.equal(r.json.reason, 'sequence gap', r.text);
     assert.ok([2, 3].includes(r.json.first_bad_seq), r.text);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Bulwarkd, ROOT, SpecValidator, createDatabase, dropDatabase, freePort, latestMigration, psql,
-         runBulwarkd, sanitizerReports, sleep, waitFor, withOutput } from './harness.mjs';
+         runBulwarkd, sanitizerReports, sha256hex, sleep, waitFor, withOutput, assertProblem } from './harness.mjs';
 
 const ENV_VARS = ['BULWARK_LISTEN', 'BULWARK_DATABASE_URL', 'BULWARK_DATA_DIR', 'BULWARK_BOOTSTRAP_TOKEN',
                   'BULWARK_POOL_SIZE', 'BULWARK_BODY_LIMIT', 'BULWARK_LOG_LEVEL', 'BULWARK_CONNECTION_TIMEOUT',
@@ -109,9 +109,11 @@ describe('bulwarkd CLI', () => {
     assert.equal(ok.status, 200, 'the printed token works');
     const created = await srv.api('POST', '/api/v1/orgs', { token, body: { slug: 'first-start', name: 'First' } });
     assert.equal(created.status, 201, 'it is the platform admin (may create orgs)');
+    assert.equal(created.json.slug, 'first-start');
     const hash = await psql(db.url, 'SELECT token_sha256 FROM platform_admin');
     assert.notEqual(hash, '');
     assert.ok(!hash.includes(token), 'stored hashed');
+    assert.equal(hash, sha256hex(token), 'stored as its SHA-256 only');
     await srv.stop();
 
     const again = await server(db, { token: null });
@@ -157,7 +159,10 @@ describe('bulwarkd CLI', () => {
     await sleep(300);
     assert.doesNotMatch(srv.stdout, TOKEN_LINE_RE);
     assert.equal((await srv.api('GET', '/api/v1/orgs', { token: srv.token })).status, 200);
-    assert.equal((await srv.api('GET', '/api/v1/orgs', { token: srv.token + 'x' })).status, 401);
+    const wrong = await srv.api('GET', '/api/v1/orgs', { token: srv.token + 'x' });
+    assert.equal(wrong.status, 401);
+    assertProblem(wrong, 401, 'authentication_required');
+    assert.match(wrong.headers.get('www-authenticate'), /^Bearer\b/);
     await srv.stop();
   });
 
@@ -228,6 +233,8 @@ describe('bulwarkd CLI', () => {
     const big = await srv.api('POST', '/api/v1/orgs', { token: srv.token, rawBody: JSON.stringify({ slug: 'big-body', name: 'x'.repeat(3000) }) });
     assert.equal(big.status, 413, big.text);
     assert.equal(big.json.code, 'payload_too_large');
+    assertProblem(big, 413, 'payload_too_large');
+    assertProblem(await srv.api('GET', '/api/v1/orgs/big-body', { token: srv.token }), 404, 'not_found');
     const m = await srv.api('GET', '/metrics');
     const open = /^bulwark_db_connections_open (\d+)/m.exec(m.text);
     // One worker's connection, plus the one the main thread migrated with (kept while serving).
@@ -235,6 +242,7 @@ describe('bulwarkd CLI', () => {
     // One worker still serves concurrent requests (they queue).
     const rs = await Promise.all(Array.from({ length: 6 }, () => srv.api('GET', '/api/v1/orgs/small-body', { token: srv.token })));
     assert.deepEqual(rs.map((r) => r.status), Array(6).fill(200));
+    assert.ok(rs.every((r) => r.json.id === small.json.id), 'each answered the org asked for');
     await srv.stop();
   });
 

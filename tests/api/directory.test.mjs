@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, isUuid, sha256hex, uniqueSlug, useServer, walkPages } from './harness.mjs';
+import { assertProblem, digest, isUuid, useServer, walkPages } from './harness.mjs';
 
 const ETAG_RE = /^"\d+"$/;
 const NIL = '00000000-0000-4000-8000-000000000000';
@@ -33,12 +33,6 @@ function listen (url, channel, seconds)
   return { ready, done };
 }
 
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.json?.code, code, r.text);
-}
-
 /** A 400 validation_failed whose errors name exactly @pointers (any order). */
 function assertInvalid (r, pointers)
 {
@@ -54,16 +48,7 @@ describe('directory', () => {
   const groups = (org = A) => `/api/v1/orgs/${org.id}/groups`;
   const owner = () => ownerA.secret;
 
-  const newOrg = async (prefix) => {
-    const r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug(prefix), name: `${prefix} org` } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
-  const mint = async (org, role) => {
-    const r = await s.api('POST', `/api/v1/orgs/${org.id}/tokens`, { token: P(), body: { name: role, role } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
+  const { newOrg, mint } = s;
   const mkUser = async (body, org = A, token = owner()) => {
     const r = await s.api('POST', users(org), { token: org === A ? token : ownerB.secret, body });
     assert.equal(r.status, 201, r.text);
@@ -75,7 +60,7 @@ describe('directory', () => {
     return r.json;
   };
   const put = (g, u, token = owner(), org = A) => s.api('PUT', `${groups(org)}/${g.id}/members/${u.id}`, { token });
-  const policyVersion = async (org = A) => Number(await s.psql(`SELECT policy_version FROM orgs WHERE id = '${org.id}'`));
+  const policyVersion = (org = A) => s.policyVersion(org);
   const auditActions = async (org = A) => {
     const r = await s.api('GET', `/api/v1/orgs/${org.id}/audit?limit=200`, { token: P() });
     assert.equal(r.status, 200);
@@ -137,6 +122,9 @@ describe('directory', () => {
     // Another org may use the same name.
     const other = await mkUser({ user_name: 'alice@example.com' }, B);
     assert.notEqual(other.id, undefined);
+    assert.equal(other.user_name, 'alice@example.com');
+    assert.ok(!(await walkPages(s.api, users(), { token: owner(), limit: 200 })).items.some((u) => u.id === other.id),
+              'B\'s user is not in A\'s list');
     // Renaming into a taken name is a conflict too; to itself in another case is fine.
     const carol = await mkUser({ user_name: 'carol' });
     const r = await s.api('PATCH', `${users()}/${carol.id}`, { token: owner(), body: { user_name: 'BOB' } });
@@ -156,12 +144,16 @@ describe('directory', () => {
     assertInvalid(await post({ user_name: 'padded\u00a0' }), ['/user_name']);
     assertInvalid(await post({ user_name: 'tab\there' }), ['/user_name']);
     assertInvalid(await post({ user_name: '\ufeffbom' }), ['/user_name']);
-    assert.equal((await post({ user_name: 'inner\u2028separator' })).status, 201, 'inner white space is fine');
+    const inner = await post({ user_name: 'inner\u2028separator' });
+    assert.equal(inner.status, 201, 'inner white space is fine');
+    assert.equal(inner.json.user_name, 'inner\u2028separator', 'stored as sent');
     assertInvalid(await post({ user_name: '   ' }), ['/user_name']);
     assertInvalid(await post({ user_name: 'x'.repeat(257) }), ['/user_name']);
     assertProblem(await post({ user_name: 'nul\u0000' }), 400, 'malformed_json'); // jansson refuses \u0000
     assertInvalid(await post({ user_name: 'ok', display_name: 'bell\u0007' }), ['/display_name']);
-    assert.equal((await post({ user_name: 'é'.repeat(128) })).status, 201, '256 bytes of UTF-8 fit');
+    const wide = await post({ user_name: 'é'.repeat(128) });
+    assert.equal(wide.status, 201, '256 bytes of UTF-8 fit');
+    assert.equal(wide.json.user_name, 'é'.repeat(128), 'UTF-8 round trip');
     assertInvalid(await post({ user_name: 'é'.repeat(129) }), ['/user_name']);
     assertInvalid(await post([]), ['']);
 
@@ -180,7 +172,9 @@ describe('directory', () => {
     assertInvalid(await e([{ value: 'a@example.com' }, { value: 'A@EXAMPLE.COM' }]), ['/emails/1/value']);
     assertInvalid(await e(Array.from({ length: 11 }, (_, i) => ({ value: `u${i}@example.com` }))), ['/emails']);
     assertInvalid(await e([{ value: 5 }, { value: 'ok@example.com' }, { value: 'x@y' }]), ['/emails/0/value', '/emails/2/value']);
-    assert.equal((await e(Array.from({ length: 10 }, (_, i) => ({ value: `u${i}@example.com` })))).status, 201);
+    const ten = await e(Array.from({ length: 10 }, (_, i) => ({ value: `u${i}@example.com` })));
+    assert.equal(ten.status, 201);
+    assert.deepEqual(ten.json.emails, Array.from({ length: 10 }, (_, i) => ({ value: `u${i}@example.com`, primary: false })));
 
     const bad = ['plain', '@example.com', 'a@', 'a@@example.com', 'a@b@example.com', '.a@example.com', 'a.@example.com',
                  'a..b@example.com', 'a b@example.com', '"a b"@example.com', 'ä@example.com', 'a@exämple.com',
@@ -432,6 +426,11 @@ describe('directory', () => {
     const names = ['Race', 'RACE', 'race', 'rAce', 'raCE', 'RaCe', 'racE', 'rACE'];
     const rs = await Promise.all(names.map((user_name) => s.api('POST', users(org), { token: t, body: { user_name } })));
     assert.deepEqual(rs.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409, 409, 409], rs.map((r) => r.text).join('\n'));
+    for (const r of rs.filter((x) => x.status !== 201))
+      {
+        assertProblem(r, 409, 'conflict');
+        assert.deepEqual(r.json.errors.map((e) => e.pointer), ['/user_name']);
+      }
     const u = rs.find((r) => r.status === 201).json;
     const g = (await s.api('POST', groups(org), { token: t, body: { display_name: 'Racers' } })).json;
     const pv = await policyVersion(org);
@@ -539,7 +538,7 @@ describe('directory', () => {
     assertProblem(await s.api('POST', users(org), { token: t, body: { user_name: '' } }), 400, 'validation_failed');
 
     const items = (await auditActions(org)).reverse().filter((x) => x.action.startsWith('user.') || x.action.startsWith('group.'));
-    const d = (o) => sha256hex(canonicalJson(o));
+    const d = digest;
     const member = { group_id: g.id, user_id: u.id };
     const expect = [
       ['user.create', 'user', u.id, null, d(u)],
@@ -564,30 +563,34 @@ describe('directory', () => {
     const org = await newOrg('dirpv');
     const t = (await mint(org, 'owner')).secret;
     const pv = () => policyVersion(org);
-    const step = async (what, fn, delta) => {
+    /** Run @fn, which must answer @status, and check the version went up by @delta. */
+    const step = async (what, fn, delta, status) => {
       const before = await pv();
       const r = await fn();
       assert.ok(r.status >= 200 && r.status < 300, `${what}: ${r.status} ${r.text}`);
+      assert.equal(r.status, status, `${what}: ${r.text}`);
+      if (status === 204)
+        assert.equal(r.text, '', what);
       assert.equal(await pv(), before + delta, what);
       return r.json;
     };
     assert.equal(await pv(), 0);
-    const u = await step('create a user', () => s.api('POST', users(org), { token: t, body: { user_name: 'pv' } }), 0);
-    const u2 = await step('create another', () => s.api('POST', users(org), { token: t, body: { user_name: 'pv2' } }), 0);
-    const g = await step('create a group', () => s.api('POST', groups(org), { token: t, body: { display_name: 'PV' } }), 0);
-    const gEmpty = await step('create an empty group', () => s.api('POST', groups(org), { token: t, body: { display_name: 'E' } }), 0);
-    await step('add a member', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 1);
-    await step('add it again', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 0);
-    await step('rename the group', () => s.api('PATCH', `${groups(org)}/${g.id}`, { token: t, body: { display_name: 'PV2' } }), 0);
-    await step('rename the user', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { display_name: 'x' } }), 0);
-    await step('set active to what it is', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: true } }), 0);
-    await step('deactivate', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: false } }), 1);
-    await step('reactivate', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: true } }), 1);
-    await step('remove the member', () => s.api('DELETE', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 1);
-    await step('add a member', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u2.id}`, { token: t }), 1);
-    await step('delete a group with members', () => s.api('DELETE', `${groups(org)}/${g.id}`, { token: t }), 1);
-    await step('delete an empty group', () => s.api('DELETE', `${groups(org)}/${gEmpty.id}`, { token: t }), 0);
-    await step('delete a user', () => s.api('DELETE', `${users(org)}/${u.id}`, { token: t }), 1);
+    const u = await step('create a user', () => s.api('POST', users(org), { token: t, body: { user_name: 'pv' } }), 0, 201);
+    const u2 = await step('create another', () => s.api('POST', users(org), { token: t, body: { user_name: 'pv2' } }), 0, 201);
+    const g = await step('create a group', () => s.api('POST', groups(org), { token: t, body: { display_name: 'PV' } }), 0, 201);
+    const gEmpty = await step('create an empty group', () => s.api('POST', groups(org), { token: t, body: { display_name: 'E' } }), 0, 201);
+    await step('add a member', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 1, 204);
+    await step('add it again', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 0, 204);
+    await step('rename the group', () => s.api('PATCH', `${groups(org)}/${g.id}`, { token: t, body: { display_name: 'PV2' } }), 0, 200);
+    await step('rename the user', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { display_name: 'x' } }), 0, 200);
+    await step('set active to what it is', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: true } }), 0, 200);
+    await step('deactivate', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: false } }), 1, 200);
+    await step('reactivate', () => s.api('PATCH', `${users(org)}/${u.id}`, { token: t, body: { active: true } }), 1, 200);
+    await step('remove the member', () => s.api('DELETE', `${groups(org)}/${g.id}/members/${u.id}`, { token: t }), 1, 204);
+    await step('add a member', () => s.api('PUT', `${groups(org)}/${g.id}/members/${u2.id}`, { token: t }), 1, 204);
+    await step('delete a group with members', () => s.api('DELETE', `${groups(org)}/${g.id}`, { token: t }), 1, 204);
+    await step('delete an empty group', () => s.api('DELETE', `${groups(org)}/${gEmpty.id}`, { token: t }), 0, 204);
+    await step('delete a user', () => s.api('DELETE', `${users(org)}/${u.id}`, { token: t }), 1, 204);
     // Refused changes bump nothing.
     const before = await pv();
     assertProblem(await s.api('PUT', `${groups(org)}/${NIL}/members/${u2.id}`, { token: t }), 404, 'not_found');

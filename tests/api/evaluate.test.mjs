@@ -10,15 +10,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { uniqueSlug, useServer } from './harness.mjs';
-
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.json?.code, code, r.text);
-}
-
-const pointers = (r) => r.json.errors.map((e) => e.pointer ?? e.parameter).sort();
+import { assertProblem, errorPointers as pointers, useServer } from './harness.mjs';
 
 const net = (host, port = 443, user) => ({
   ...(user ? { subject: { user } } : {}),
@@ -28,13 +20,9 @@ const net = (host, port = 443, user) => ({
 describe('evaluate', () => {
   const s = useServer('evaluate');
   const P = () => s.token;
-  const newOrg = async (prefix) => {
-    const r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug(prefix), name: `${prefix} org` } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
-  const version = async (org) => Number(await s.psql(`SELECT policy_version FROM orgs WHERE id = '${org.id}'`));
-  const auditCount = async (org) => Number(await s.psql(`SELECT count(*) FROM audit_log WHERE org_id = '${org.id}'`));
+  const newOrg = s.newOrg;
+  const version = s.policyVersion;
+  const auditCount = s.auditCount;
 
   let A, B, viewer, eng, alice, bob, carol, outsider, baseline, engPolicy, bobAudit;
   const evaluate = (org, body, token = viewer) => s.api('POST', `/api/v1/orgs/${org.id}/evaluate`, { token, body });
@@ -48,8 +36,7 @@ describe('evaluate', () => {
   s.test('setup: a directory (eng = {alice}, bob, inactive carol) and three policies', async () => {
     A = await newOrg('eva');
     B = await newOrg('evb');
-    const tok = await s.api('POST', `/api/v1/orgs/${A.id}/tokens`, { token: P(), body: { name: 'viewer', role: 'viewer' } });
-    viewer = tok.json.secret;
+    viewer = (await s.mint(A, 'viewer')).secret;
     const user = async (org, name, active = true) => {
       const r = await s.api('POST', `/api/v1/orgs/${org.id}/users`, { token: P(), body: { user_name: name, active } });
       assert.equal(r.status, 201, r.text);
@@ -64,6 +51,7 @@ describe('evaluate', () => {
     eng = g.json.id;
     const m = await s.api('PUT', `/api/v1/orgs/${A.id}/groups/${eng}/members/${alice}`, { token: P() });
     assert.ok([200, 201, 204].includes(m.status), m.text);
+    assert.equal(m.status, 204, 'adding a member answers 204 without a body');
 
     const create = async (document) => {
       const r = await s.api('POST', `/api/v1/orgs/${A.id}/policies`, { token: P(), body: { document } });
@@ -177,7 +165,9 @@ describe('evaluate', () => {
     const ip = await evaluate(A, { surface: 'network', action: 'connect', resource: { ip: '0251.0376.0251.0376', port: 80 } });
     assertProblem(ip, 400, 'validation_failed');
     assert.deepEqual(pointers(ip), ['/resource/ip']);
-    assertProblem(await evaluate(A, []), 400, 'validation_failed');
+    const notObject = await evaluate(A, []);
+    assertProblem(notObject, 400, 'validation_failed');
+    assert.deepEqual(pointers(notObject), ['']);
   });
 
   s.test('batch: decisions in request order; any bad request fails the batch by pointer', async () => {
@@ -197,9 +187,11 @@ describe('evaluate', () => {
     assert.ok(pointers(bad).every((p) => p.startsWith('/requests/1/')), 'format errors first, then subjects');
     const unknown = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: {
       requests: [net('ok.test', 443, alice), net('ok.test', 443, outsider), net('ok.test', 443, outsider)] } });
+    assertProblem(unknown, 400, 'validation_failed');
     assert.deepEqual(pointers(unknown), ['/requests/1/subject/user', '/requests/2/subject/user']);
     const empty = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: [] } });
     assert.deepEqual(empty.json.decisions, []);
+    assert.deepEqual(empty.json, { decisions: [], policy_version: await version(A) });
     const max = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: Array(1000).fill(net('registry.npmjs.org')) } });
     assert.equal(max.status, 200, max.text.slice(0, 500));
     assert.equal(max.json.decisions.length, 1000);
@@ -207,6 +199,7 @@ describe('evaluate', () => {
     assertProblem(over, 400, 'validation_failed');
     assert.deepEqual(pointers(over), ['/requests']);
     const notArray = await s.api('POST', `/api/v1/orgs/${A.id}/evaluate/batch`, { token: viewer, body: { requests: {} } });
+    assertProblem(notArray, 400, 'validation_failed');
     assert.deepEqual(pointers(notArray), ['/requests']);
   });
 
@@ -243,6 +236,7 @@ describe('evaluate', () => {
     assertProblem(foreign, 400, 'validation_failed');
     assert.deepEqual(pointers(foreign), ['/policy/scope/users/0', '/requests/0/subject/user']);
     const missing = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: { requests: [] } });
+    assertProblem(missing, 400, 'validation_failed');
     assert.deepEqual(pointers(missing), ['/policy']);
   });
 
@@ -263,6 +257,9 @@ describe('evaluate', () => {
                      [['Baseline', 'enforce', ['org_wide']], ['Bob trial', 'audit', ['user']]]);
     const c = await get(carol);
     assert.equal(c.json.active, false);
+    assert.equal(c.status, 200, c.text);
+    assert.deepEqual({ ...c.json, policies: c.json.policies.map((p) => p.id) },
+                     { user: carol, active: false, groups: [], policy_version: await version(A), policies: [baseline.id] });
     for (const u of [outsider, '00000000-0000-4000-8000-000000000000', 'nope'])
       assertProblem(await get(u), 404, 'not_found');
     assertProblem(await s.api('GET', `/api/v1/orgs/${B.id}/users/${alice}/effective-policy`, { token: P() }), 404, 'not_found');
@@ -272,6 +269,7 @@ describe('evaluate', () => {
     // bob joins eng: eng's deny now applies to him
     const m = await s.api('PUT', `/api/v1/orgs/${A.id}/groups/${eng}/members/${bob}`, { token: P() });
     assert.ok([200, 201, 204].includes(m.status), m.text);
+    assert.equal(m.status, 204, 'adding a member answers 204 without a body');
     assert.equal((await decide(net('registry.npmjs.org', 443, bob))).decision, 'deny');
     const e = await s.api('GET', `/api/v1/orgs/${A.id}/users/${bob}/effective-policy`, { token: viewer });
     assert.deepEqual(e.json.policies.map((p) => p.applies_because), [['org_wide'], [`group:${eng}`], ['user']]);
@@ -296,12 +294,21 @@ describe('evaluate', () => {
   });
 
   s.test('roles: every role may evaluate; other orgs cannot', async () => {
-    const t = await s.api('POST', `/api/v1/orgs/${B.id}/tokens`, { token: P(), body: { name: 'b', role: 'owner' } });
-    assertProblem(await evaluate(A, net('x.test'), t.json.secret), 404, 'not_found');
-    const empty = await evaluate(B, net('registry.npmjs.org'), t.json.secret);
+    const want = await decide(net('registry.npmjs.org'));
+    for (const role of ['owner', 'policy_admin', 'catalog_reviewer', 'auditor', 'viewer'])
+      {
+        const r = await evaluate(A, net('registry.npmjs.org'), (await s.mint(A, role)).secret);
+        assert.equal(r.status, 200, `${role}: ${r.text}`);
+        assert.deepEqual(r.json, want, `${role} gets the same decision`);
+      }
+    const bOwner = (await s.mint(B, 'owner', { name: 'b' })).secret;
+    assertProblem(await evaluate(A, net('x.test'), bOwner), 404, 'not_found');
+    const empty = await evaluate(B, net('registry.npmjs.org'), bOwner);
     assert.equal(empty.status, 200, empty.text);
     assert.equal(empty.json.reason, 'default', 'org B has no policies');
     assert.equal(empty.json.policy_version, 0);
+    assert.deepEqual(empty.json, { decision: 'deny', reason: 'default', would_deny: false, deciding_rule: null,
+                                   matched: [], policy_version: 0 });
   });
 
   s.test('a stored policy the parser refuses makes every decision of its org deny (policy_error)', async () => {

@@ -10,6 +10,7 @@
 //   BULWARK_TEST_KEEP_DB=1     keep the per-file databases (for debugging)
 
 import { spawn, execFile } from 'node:child_process';
+import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -76,6 +77,27 @@ export const randomToken = () => 'bwk_' + crypto.randomBytes(32).toString('base6
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const isUuid = (s) => typeof s === 'string' && UUID_RE.test(s);
+
+/** SHA-256 (hex) of the canonical JSON of @v: the before/after digests of audit records. */
+export const digest = (v) => sha256hex(canonicalJson(v));
+
+/* ------------------------------------------------------------ assertions */
+
+/** @r is a problem document with @status and @code (application/problem+json). */
+export function assertProblem (r, status, code)
+{
+  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
+  assert.equal(mediaBase(r.headers.get('content-type')), 'application/problem+json',
+               `a ${status} is a problem document: ${r.headers.get('content-type')}`);
+  assert.equal(r.json?.code, code, r.text);
+}
+
+/** What the errors of a validation problem name (pointer, else parameter), sorted; @r must have errors. */
+export function errorPointers (r)
+{
+  assert.ok(Array.isArray(r.json?.errors), `expected a problem with errors, got ${r.status}: ${r.text}`);
+  return r.json.errors.map((e) => e.pointer ?? e.parameter).sort();
+}
 
 /** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
 export function freePort ()
@@ -706,7 +728,9 @@ export function withOutput (e, out)
  * and a running bulwarkd before the tests, a graceful, sanitizer-clean stop
  * after them.  Returns a handle: h.srv (Bulwarkd), h.api(...), h.token
  * (platform admin), h.psql(sql) on the test database, h.test(name, fn) — an
- * it() that appends the server output to the error when the test fails.
+ * it() that appends the server output to the error when the test fails —
+ * and the setup shared by the test files: h.newOrg(prefix), h.mint(org,
+ * role, {by, name, ...}), h.policyVersion(org), h.auditCount(org).
  */
 export function useServer (tag, opts = {})
 {
@@ -716,6 +740,28 @@ export function useServer (tag, opts = {})
     get token () { return this.srv.token; },
     api: (...a) => h.srv.api(...a),
     psql: (sql) => psql(h.db.url, sql),
+    /** Create an org (as the platform admin) with a unique slug starting with @prefix; its body. */
+    newOrg: async (prefix = 'org') => {
+      const slug = uniqueSlug(prefix);
+      const name = `${prefix} org`;
+      const r = await h.api('POST', '/api/v1/orgs', { token: h.token, body: { slug, name } });
+      assert.equal(r.status, 201, r.text);
+      assert.equal(r.headers.get('location'), `/api/v1/orgs/${r.json.id}`);
+      assert.deepEqual([r.json.slug, r.json.name], [slug, name], r.text);
+      return r.json;
+    },
+    /** Mint an API token of @role in @org (by the platform admin unless opts.by); its body, secret included. */
+    mint: async (org, role, { by = h.token, name = role, ...extra } = {}) => {
+      const r = await h.api('POST', `/api/v1/orgs/${org.id}/tokens`, { token: by, body: { name, role, ...extra } });
+      assert.equal(r.status, 201, r.text);
+      assert.deepEqual([r.json.name, r.json.role], [name, role], r.text);
+      assert.match(r.json.secret, /^bwk_[A-Za-z0-9_-]{43}$/);
+      return r.json;
+    },
+    /** The org's policy version (no API shows it: read from the database). */
+    policyVersion: async (org) => Number(await psql(h.db.url, `SELECT policy_version FROM orgs WHERE id = '${org.id}'`)),
+    /** Records in the org's audit log. */
+    auditCount: async (org) => Number(await psql(h.db.url, `SELECT count(*) FROM audit_log WHERE org_id = '${org.id}'`)),
     test: (name, fn, itOpts = {}) => it(name, itOpts, async (t) => {
       const from = h.srv ? h.srv.mark() : 0;
       try

@@ -3,7 +3,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { latestMigration, parseErrorsDef, uniqueSlug, useServer } from './harness.mjs';
+import { assertProblem, latestMigration, parseErrorsDef, uniqueSlug, useServer } from './harness.mjs';
 
 /** Parse Prometheus text: [{name, labels: {..}, value}] plus the TYPE of each family. */
 function parseMetrics (text)
@@ -61,6 +61,7 @@ describe('ops', () => {
     assert.deepEqual(r.json, { status: 'ok' });
     const withJunk = await s.api('GET', '/healthz', { token: 'junk' });
     assert.equal(withJunk.status, 200, 'public routes ignore credentials');
+    assert.deepEqual(withJunk.json, { status: 'ok' });
   });
 
   s.test('/readyz → 200 with the schema version of the newest migration', async () => {
@@ -143,9 +144,11 @@ describe('ops', () => {
       {
         const r = await s.api('GET', '/readyz');
         assert.equal(r.status, 503, `schema ${future} in the database, ${v} in the binary: ${r.text}`);
-        assert.equal(r.json.code, 'database_unavailable');
+        assertProblem(r, 503, 'database_unavailable');
         assert.match(r.headers.get('retry-after'), /^[1-9][0-9]*$/);
-        assert.equal((await s.api('GET', '/healthz')).status, 200);
+        const h = await s.api('GET', '/healthz');
+        assert.equal(h.status, 200);
+        assert.deepEqual(h.json, { status: 'ok' }, '/healthz does not read the schema');
       }
     finally
       {
@@ -154,6 +157,7 @@ describe('ops', () => {
     const back = await s.api('GET', '/readyz');
     assert.equal(back.status, 200, back.text);
     assert.equal(back.json.schema_version, v);
+    assert.deepEqual(back.json, { status: 'ready', schema_version: v });
   });
 
   s.test('/docs/errors: Markdown with every code of api/errors.def', async () => {

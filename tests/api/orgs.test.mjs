@@ -5,7 +5,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { isUuid, uniqueSlug, useServer, walkPages } from './harness.mjs';
+import { assertProblem, isUuid, uniqueSlug, useServer, walkPages } from './harness.mjs';
 
 /** Oversized uploads sent in a row (a lost 413 is intermittent). */
 const OVERSIZE_ATTEMPTS = 10;
@@ -16,22 +16,10 @@ const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 /** Pointers named by a validation problem. */
 const pointers = (r) => (r.json?.errors ?? []).map((e) => e.pointer);
 
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.headers.get('content-type')?.split(';')[0], 'application/problem+json');
-  assert.equal(r.json.code, code, r.text);
-}
-
 describe('orgs', () => {
   const s = useServer('orgs');
   const create = (body, opts = {}) => s.api('POST', '/api/v1/orgs', { token: s.token, body, ...opts });
-  const newOrg = async (prefix = 'org') => {
-    const slug = uniqueSlug(prefix);
-    const r = await create({ slug, name: `Org ${slug}` });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
+  const newOrg = s.newOrg;
 
   s.test('POST creates an org: 201, body, ETag "1", Location', async () => {
     const slug = uniqueSlug('acme');
@@ -135,6 +123,8 @@ describe('orgs', () => {
                                             headers: { 'if-match': '"2"' } });
     assert.equal(p2.status, 200, p2.text);
     assert.equal(p2.headers.get('etag'), '"3"');
+    assert.deepEqual(p2.json, { ...p1.json, name: 'Renamed twice', updated_at: p2.json.updated_at });
+    assert.ok(p2.json.updated_at > p1.json.updated_at, 'updated_at moves on');
 
     const stale = await s.api('PATCH', url, { token: s.token, body: { name: 'Lost update' },
                                                headers: { 'if-match': '"1"' } });
@@ -150,6 +140,7 @@ describe('orgs', () => {
     const p3 = await s.api('PATCH', url, { token: s.token, body: { slug }, headers: { 'if-match': '"3"' } });
     assert.equal(p3.status, 200, p3.text);
     assert.equal(p3.json.slug, slug);
+    assert.equal(p3.json.name, 'Renamed twice', 'PATCH changes only what it names');
     assert.equal(p3.headers.get('etag'), '"4"');
     assert.equal((await s.api('GET', `/api/v1/orgs/${slug}`, { token: s.token })).json.id, o.id);
     assertProblem(await s.api('GET', `/api/v1/orgs/${o.slug}`, { token: s.token }), 404, 'not_found');
@@ -224,8 +215,10 @@ describe('orgs', () => {
     assert.equal(longest.length, 63);
     const ok = await create({ slug: longest, name: 'Longest slug' });
     assert.equal(ok.status, 201, `63-char slug: ${ok.text}`);
+    assert.equal(ok.json.slug, longest);
     const short = await create({ slug: 'z9', name: 'Shortest' });
     assert.equal(short.status, 201, `2-char slug: ${short.text}`);
+    assert.equal(short.json.slug, 'z9');
   });
 
   s.test('names: empty, blank or over 200 bytes → 400 /name; 200 bytes is fine', async () => {
@@ -260,6 +253,8 @@ describe('orgs', () => {
         for (const e of r.json.errors)
           assert.ok(e.message.length > 0);
       }
+    // a refused create makes nothing
+    assertProblem(await s.api('GET', `/api/v1/orgs/${cases[0][0].slug}`, { token: s.token }), 404, 'not_found');
   });
 
   s.test('malformed JSON, duplicate keys, empty body → 400 malformed_json', async () => {
@@ -300,6 +295,7 @@ describe('orgs', () => {
     assert.ok(!list.json.items.some((o) => o.name === 'Typed'), 'a 415 created nothing');
     const ok = await create(undefined, { rawBody: body, headers: { 'content-type': 'application/json; charset=utf-8' } });
     assert.equal(ok.status, 201, `charset parameter must be accepted: ${ok.text}`);
+    assert.deepEqual([ok.json.slug, ok.json.name], [JSON.parse(body).slug, 'Typed']);
     const upper = await create(undefined, { rawBody: JSON.stringify({ slug: uniqueSlug(), name: 'Upper' }),
                                             headers: { 'content-type': 'Application/JSON' } });
     assert.equal(upper.status, 201, `media types are case-insensitive (RFC 9110 §8.3.1): ${upper.text}`);
@@ -317,6 +313,7 @@ describe('orgs', () => {
         // The server still works afterwards (and did not leave the connection in a bad state).
         const g = await s.api('GET', '/api/v1/orgs?limit=1', { token: s.token });
         assert.equal(g.status, 200);
+        assert.equal(g.json.items.length, 1);
       }
   });
 
@@ -459,7 +456,11 @@ describe('orgs', () => {
       assert.deepEqual(a, unknown[0], 'every unknown token gets the same body');
     const ok = await s.api('GET', '/api/v1/orgs', { headers: { authorization: `bearer ${s.token}` } });
     assert.equal(ok.status, 200, 'the auth scheme is case-insensitive (RFC 9110 §11.1)');
-    const noAuthCreate = await s.api('POST', '/api/v1/orgs', { body: { slug: uniqueSlug(), name: 'x' } });
+    assert.ok(ok.json.items.length > 0, 'the platform admin sees the orgs');
+    const slug = uniqueSlug();
+    const noAuthCreate = await s.api('POST', '/api/v1/orgs', { body: { slug, name: 'x' } });
     assertProblem(noAuthCreate, 401, 'authentication_required');
+    assert.match(noAuthCreate.headers.get('www-authenticate'), /^Bearer\b/);
+    assertProblem(await s.api('GET', `/api/v1/orgs/${slug}`, { token: s.token }), 404, 'not_found');
   });
 });

@@ -6,16 +6,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, isUuid, sha256hex, uniqueSlug, useServer, walkPages } from './harness.mjs';
-
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.json?.code, code, r.text);
-}
-
-/** The pointers (or parameters) of a validation problem, sorted. */
-const pointers = (r) => r.json.errors.map((e) => e.pointer ?? e.parameter).sort();
+import { assertProblem, digest, errorPointers as pointers, isUuid, useServer, walkPages } from './harness.mjs';
 
 /** A valid org-wide policy document named @name, with @extra merged in. */
 function policyDoc (name = 'Baseline', extra = {})
@@ -72,24 +63,15 @@ function applyPatch (doc, patch)
 describe('policies', () => {
   const s = useServer('policies');
   const P = () => s.token;
-  const newOrg = async (prefix) => {
-    const r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug(prefix), name: `${prefix} org` } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
-  const mint = async (org, role) => {
-    const r = await s.api('POST', `/api/v1/orgs/${org.id}/tokens`, { token: P(), body: { name: role, role } });
-    assert.equal(r.status, 201, r.text);
-    return r.json.secret;
-  };
-  const version = async (org) => Number(await s.psql(`SELECT policy_version FROM orgs WHERE id = '${org.id}'`));
-  const auditCount = async (org) => Number(await s.psql(`SELECT count(*) FROM audit_log WHERE org_id = '${org.id}'`));
+  const newOrg = s.newOrg;
+  const mint = async (org, role) => (await s.mint(org, role)).secret;
+  const version = s.policyVersion;
+  const auditCount = s.auditCount;
   const lastAudit = async (org) => {
     const r = await s.api('GET', `/api/v1/orgs/${org.id}/audit?limit=1`, { token: P() });
     assert.equal(r.status, 200, r.text);
     return r.json.items[0];
   };
-  const digest = (body) => sha256hex(canonicalJson(body));
   /** Run @fn (a change) and check it bumped the policy version exactly once and wrote one audit record. */
   const oneChange = async (org, fn) => {
     const v0 = await version(org);
@@ -166,6 +148,7 @@ describe('policies', () => {
     assert.deepEqual(items[0], summary);
     const bad = await s.api('GET', `${base(A)}?cursor=zz`, { token: viewerA });
     assertProblem(bad, 400, 'validation_failed');
+    assert.deepEqual(pointers(bad), ['cursor']);
   });
 
   s.test('PUT needs If-Match: 428 without, 412 when stale, 200 with the current ETag', async () => {
@@ -243,6 +226,7 @@ describe('policies', () => {
     assertProblem(missing, 400, 'validation_failed');
     assert.deepEqual(pointers(missing), ['from', 'to']);
     const junk = await s.api('GET', `${url}?from=x&to=0`, { token: viewerA });
+    assertProblem(junk, 400, 'validation_failed');
     assert.deepEqual(pointers(junk), ['from', 'to']);
     const unknown = await s.api('GET', `${url}?from=1&to=9`, { token: viewerA });
     assertProblem(unknown, 400, 'validation_failed');
@@ -309,11 +293,13 @@ describe('policies', () => {
         assertProblem(x, 400, 'validation_failed');
         assert.deepEqual(pointers(x), ['/document']);
       }
-    const long = await s.api('POST', base(A), { token: ownerA, body: { document: policyDoc('y'), comment: 'c'.repeat(1001) } });
+    const long = await noChange(A, () => s.api('POST', base(A), { token: ownerA, body: { document: policyDoc('y'), comment: 'c'.repeat(1001) } }));
+    assertProblem(long, 400, 'validation_failed');
     assert.deepEqual(pointers(long), ['/comment']);
     // text the database could not store (a NUL) never gets as far as a 500
-    const nul = await s.api('POST', base(A), { token: ownerA, body: { document: policyDoc('bad\u0000name') } });
+    const nul = await noChange(A, () => s.api('POST', base(A), { token: ownerA, body: { document: policyDoc('bad\u0000name') } }));
     assert.equal(nul.status, 400, nul.text);
+    assertProblem(nul, 400, 'malformed_json'); // jansson refuses \u0000, as for the directory
     // PUT validates the same way (and finds the policy only after that)
     const u = await s.api('PUT', `${base(A)}/${pol.id}`, { token: ownerA, body: { document: doc }, headers: { 'If-Match': '"4"' } });
     assertProblem(u, 400, 'validation_failed');
@@ -422,6 +408,8 @@ describe('policies', () => {
     const won = rs.filter((r) => r.status === 200);
     assert.equal(won.length, 1, rs.map((r) => r.status).join(','));
     assert.ok(rs.every((r) => r.status === 200 || r.json.code === 'precondition_failed'));
+    for (const r of rs.filter((x) => x.status !== 200))
+      assertProblem(r, 412, 'precondition_failed');
     assert.equal(won[0].json.revision, pol.revision + 1);
     assert.equal(await version(A), v0 + 1);
     const revs = await s.api('GET', `${url}/revisions?limit=1`, { token: adminA });
@@ -474,5 +462,7 @@ describe('policies', () => {
     const r = await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: P() });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.ok, true);
+    assert.equal(r.json.records, await auditCount(A), 'verify read every record of the org');
+    assert.equal(r.json.head, (await lastAudit(A)).hash, 'head = the newest record\'s hash');
   });
 });

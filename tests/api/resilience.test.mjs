@@ -34,8 +34,8 @@ describe('resilience', () => {
   });
 
   s.test('PostgreSQL stops and starts under a running bulwarkd', async () => {
-    const org = (await s.api('POST', '/api/v1/orgs', { token: s.token, body: { slug: uniqueSlug('sturdy'), name: 'Sturdy' } })).json;
-    const tok = (await s.api('POST', `/api/v1/orgs/${org.id}/tokens`, { token: s.token, body: { name: 'v', role: 'viewer' } })).json;
+    const org = await s.newOrg('sturdy');
+    const tok = await s.mint(org, 'viewer', { name: 'v' });
     assert.equal((await s.api('GET', `/api/v1/orgs/${org.id}`, { token: tok.secret })).status, 200);
     assert.equal((await s.api('GET', '/readyz')).status, 200);
 
@@ -94,18 +94,24 @@ describe('resilience', () => {
     assert.ok(last.json.items.some((o) => o.id === org.id), 'data survived');
     // Every worker's connection recovers, not just one: a burst of parallel requests all succeed
     // (a worker may still be inside its reconnect interval for a moment: allow the recovery window).
-    const burst = async () => (await Promise.all(Array.from({ length: 8 }, () =>
-      s.api('GET', `/api/v1/orgs/${org.id}`, { token: tok.secret })))).map((r) => r.status);
-    let statuses = await burst();
+    const burst = async () => Promise.all(Array.from({ length: 8 }, () =>
+      s.api('GET', `/api/v1/orgs/${org.id}`, { token: tok.secret })));
+    let rs = await burst();
+    let statuses = rs.map((r) => r.status);
     while (statuses.some((st) => st !== 200) && Date.now() - t0 < RECOVERY_MS)
       {
         await sleep(250);
-        statuses = await burst();
+        rs = await burst();
+        statuses = rs.map((r) => r.status);
       }
     assert.deepEqual(statuses, Array(8).fill(200), 'every worker serves again after the recovery window');
-    assert.equal((await s.api('GET', '/readyz')).status, 200);
+    assert.ok(rs.every((r) => r.json.id === org.id), 'each answered the org asked for');
+    const ready = await s.api('GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.json.status, 'ready');
     const created = await s.api('POST', '/api/v1/orgs', { token: s.token, body: { slug: uniqueSlug('after'), name: 'After' } });
     assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.name, 'After');
     assert.equal((await s.api('GET', `/api/v1/orgs/${org.id}/audit/verify`, { token: s.token })).json.ok, true);
   });
 });

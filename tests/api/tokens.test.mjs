@@ -4,16 +4,10 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { isUuid, randomToken, sha256hex, sleep, uniqueSlug, useServer, walkPages } from './harness.mjs';
+import { assertProblem, isUuid, randomToken, sha256hex, sleep, uniqueSlug, useServer, walkPages } from './harness.mjs';
 
 const SECRET_RE = /^bwk_[A-Za-z0-9_-]{43}$/;
 const ROLES = ['owner', 'policy_admin', 'catalog_reviewer', 'auditor', 'viewer'];
-
-function assertProblem (r, status, code)
-{
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
-  assert.equal(r.json?.code, code, r.text);
-}
 
 /** A 401 body without its request_id, to compare answers. */
 const unauthorized = (r) => {
@@ -26,16 +20,8 @@ const unauthorized = (r) => {
 describe('tokens', () => {
   const s = useServer('tokens');
   const P = () => s.token;
-  const newOrg = async (prefix = 'tok') => {
-    const r = await s.api('POST', '/api/v1/orgs', { token: P(), body: { slug: uniqueSlug(prefix), name: 'Token org' } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
-  const mint = async (org, role, by = P(), extra = {}) => {
-    const r = await s.api('POST', `/api/v1/orgs/${org.id}/tokens`, { token: by, body: { name: `${role} token`, role, ...extra } });
-    assert.equal(r.status, 201, r.text);
-    return r.json;
-  };
+  const newOrg = s.newOrg;
+  const mint = (org, role, by = P(), extra = {}) => s.mint(org, role, { by, name: `${role} token`, ...extra });
 
   let A, B, ownerA, viewerA, ownerB;
   s.test('setup: orgs A and B; the platform admin mints an owner token for each', async () => {
@@ -56,10 +42,12 @@ describe('tokens', () => {
     assert.equal(ownerA.revoked_at, null);
     assert.ok(Math.abs(Date.parse(ownerA.created_at) - before) < 60000);
     assert.ok(r.headers.get('etag'), 'mutations return an ETag');
+    assert.match(r.headers.get('etag'), /^"[^"]+"$/, 'a strong ETag');
     const loc = r.headers.get('location');
     assert.match(loc, new RegExp(`^/api/v1/orgs/(${A.id}|${A.slug})/tokens/${ownerA.id}$`));
     const g = await s.api('GET', loc, { token: P() });
     assert.equal(g.status, 200);
+    assert.equal(g.headers.get('etag'), r.headers.get('etag'), 'GET of the unchanged token: the ETag of its creation');
     const { secret: _s, ...withoutSecret } = ownerA;
     assert.deepEqual(g.json, withoutSecret, 'GET answers the token as created, without the secret');
     ownerB = await mint(B, 'owner');
@@ -140,7 +128,20 @@ describe('tokens', () => {
           {
             const r = await s.api(method, path, { token: t.secret, body });
             if (grants[role].includes(perm))
-              assert.ok(r.status >= 200 && r.status < 300, `${role} ${method} ${path} (${perm}): ${r.status} ${r.text}`);
+              {
+                assert.ok(r.status >= 200 && r.status < 300, `${role} ${method} ${path} (${perm}): ${r.status} ${r.text}`);
+                assert.equal(r.status, method === 'POST' ? 201 : 200, `${role} ${method} ${path}: ${r.text}`);
+                if (method === 'POST')
+                  assert.equal(r.json.created_by, `token:${t.id}`, 'minted by the probing token');
+                else if (path.endsWith('/verify'))
+                  assert.equal(r.json.ok, true, r.text);
+                else if (path.endsWith('/tokens') || path.endsWith('/audit'))
+                  assert.ok(r.json.items.length > 0, `${path} lists something: ${r.text}`);
+                else if (path.endsWith(t.id))
+                  assert.equal(r.json.id, t.id);
+                else
+                  assert.equal(r.json.id, A.id);
+              }
             else
               assertProblem(r, 403, 'permission_denied');
           }
@@ -185,10 +186,12 @@ describe('tokens', () => {
   });
 
   s.test('org tokens cannot create or delete orgs (platform only)', async () => {
-    assertProblem(await s.api('POST', '/api/v1/orgs', { token: ownerA.secret, body: { slug: uniqueSlug(), name: 'x' } }),
+    const slug = uniqueSlug();
+    assertProblem(await s.api('POST', '/api/v1/orgs', { token: ownerA.secret, body: { slug, name: 'x' } }),
                   403, 'permission_denied');
     assertProblem(await s.api('DELETE', `/api/v1/orgs/${A.id}`, { token: ownerA.secret }), 403, 'permission_denied');
     assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}`, { token: ownerA.secret })).status, 200);
+    assertProblem(await s.api('GET', `/api/v1/orgs/${slug}`, { token: P() }), 404, 'not_found');
   });
 
   s.test('revoke: 204; the token then gets the same 401 as an unknown one; twice → 404', async () => {
@@ -257,7 +260,9 @@ describe('tokens', () => {
     const C = await newOrg('charlie');
     const t = await mint(C, 'owner');
     assert.equal((await s.api('GET', `/api/v1/orgs/${C.id}`, { token: t.secret })).status, 200);
-    assert.equal((await s.api('DELETE', `/api/v1/orgs/${C.id}`, { token: P() })).status, 204);
+    const del = await s.api('DELETE', `/api/v1/orgs/${C.id}`, { token: P() });
+    assert.equal(del.status, 204);
+    assert.equal(del.text, '');
     unauthorized(await s.api('GET', '/api/v1/orgs', { token: t.secret }));
     const row = await s.psql(`SELECT revoked_at IS NOT NULL FROM api_tokens WHERE id = '${t.id}'`);
     assert.equal(row, 't', 'revoked_at set in the same transaction as the delete');

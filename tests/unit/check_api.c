@@ -67,9 +67,14 @@ START_TEST (test_error_contract_codes)
     { BW_E_PRECONDITION_FAILED, "precondition_failed", 412 },
     { BW_E_PAYLOAD_TOO_LARGE, "payload_too_large", 413 },
     { BW_E_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415 },
+    { BW_E_LIMIT_EXCEEDED, "limit_exceeded", 409 },
+    { BW_E_PRECONDITION_REQUIRED, "precondition_required", 428 },
     { BW_E_INTERNAL, "internal_error", 500 },
     { BW_E_DB_UNAVAILABLE, "database_unavailable", 503 },
+    { BW_E_SHUTTING_DOWN, "shutting_down", 503 },
   };
+  /* every code of the registry is one the contract names */
+  ck_assert_uint_eq (sizeof (want) / sizeof (want[0]), BW_E__COUNT);
   for (size_t i = 0; i < sizeof (want) / sizeof (want[0]); i++)
     {
       const struct bw_error_info *e = bw_error_info (want[i].e);

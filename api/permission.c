@@ -35,6 +35,10 @@ static const struct
   [BW_PERM_POLICY_READ] = { "policy.read", ALL_ROLES },
   [BW_PERM_POLICY_WRITE] = { "policy.write", R (BW_ROLE_OWNER) | R (BW_ROLE_POLICY_ADMIN) },
   [BW_PERM_POLICY_EVALUATE] = { "policy.evaluate", ALL_ROLES },
+  [BW_PERM_AGENT_READ] = { "agent.read", ALL_ROLES },
+  [BW_PERM_AGENT_WRITE] = { "agent.write", R (BW_ROLE_OWNER) | R (BW_ROLE_POLICY_ADMIN) },
+  [BW_PERM_KEY_WRITE] = { "key.write", R (BW_ROLE_OWNER) },
+  [BW_PERM_AGENT] = { "agent", 0 },
 };
 
 const char *

@@ -35,6 +35,10 @@ enum bw_perm
   BW_PERM_POLICY_READ,     /**< read policies, revisions, diffs, effective policies */
   BW_PERM_POLICY_WRITE,    /**< create, update, roll back and delete policies */
   BW_PERM_POLICY_EVALUATE, /**< ask for decisions and simulate drafts (changes nothing) */
+  BW_PERM_AGENT_READ,      /**< read the fleet: agents, their status, enroll secrets (never secrets) */
+  BW_PERM_AGENT_WRITE,     /**< create and revoke enroll secrets; disable and delete agents */
+  BW_PERM_KEY_WRITE,       /**< rotate the org's signing key */
+  BW_PERM_AGENT,           /**< agent API (/api/v1/agent/...): an agent credential, no role */
   BW_PERM__COUNT
 };
 

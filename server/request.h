@@ -27,6 +27,8 @@ struct bw_route;
 enum bw_step
 {
   BW_REPLIED = 0, /**< a response was queued through a bw_reply_* helper */
+  BW_SUSPENDED,   /**< the connection was parked (server/longpoll.h); the handler runs
+                       again on the same request when it is resumed */
 };
 
 /** Who is calling (server/auth.c fills it before the handler runs). */
@@ -37,11 +39,16 @@ struct bw_principal
     BW_PRINCIPAL_NONE = 0,   /**< public route, no credential checked */
     BW_PRINCIPAL_PLATFORM,   /**< the platform admin (bootstrap token) */
     BW_PRINCIPAL_ORG_TOKEN,  /**< an org API token */
+    BW_PRINCIPAL_AGENT,      /**< an enrolled agent's credential (agent API only) */
   } kind;
-  char org_id[37];    /**< ORG_TOKEN: the token's org */
+  char org_id[37];    /**< ORG_TOKEN, AGENT: the token's or agent's org */
   char token_id[37];  /**< ORG_TOKEN: the token's id */
+  char agent_id[37];  /**< AGENT: the agent's id */
+  char subject_id[37]; /**< AGENT: whose bundle it enforces: its user's id, or its own id
+                            when enrolled without a user (DESIGN §6 `aud`) */
+  bool agent_has_user; /**< AGENT: subject_id is a user */
   enum bw_role role;  /**< ORG_TOKEN: the token's role */
-  char actor[48];     /**< for audit and logs: "platform-admin" or "token:<id>" */
+  char actor[48];     /**< for audit and logs: "platform-admin", "token:<id>" or "agent:<id>" */
 };
 
 /** One request. */

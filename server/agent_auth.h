@@ -1,0 +1,39 @@
+/**
+ * @file server/agent_auth.h
+ * Agent credentials (DESIGN §6): `bwa_`-prefixed secrets, stored as
+ * SHA-256, looked up once and then answered from memory so the
+ * nothing-changed check-in runs no SQL.  Entries are dropped on NOTIFY
+ * bulwark_agent '<agent id>' (migration 0004 triggers: disable, delete,
+ * user deactivated or deleted, org deleted) and re-read after
+ * BW_AGENT_AUTH_TTL_S as a backstop.
+ */
+#ifndef BW_SERVER_AGENT_AUTH_H
+#define BW_SERVER_AGENT_AUTH_H
+
+#include "server/request.h"
+
+/** Prefix of agent credentials. */
+#define BW_AGENT_CREDENTIAL_PREFIX "bwa_"
+/** Seconds a cached credential is trusted without a NOTIFY before it is read again. */
+#define BW_AGENT_AUTH_TTL_S 300
+
+/** Outcome of authenticating an agent. */
+enum bw_agent_auth_result
+{
+  BW_AGENT_AUTH_OK = 0,      /**< rq->principal is the agent */
+  BW_AGENT_AUTH_INVALID,     /**< missing, unknown or deleted: 401 + node_invalid */
+  BW_AGENT_AUTH_DISABLED,    /**< disabled by an admin: 403, do not re-enroll */
+  BW_AGENT_AUTH_DB_UNAVAILABLE,
+  BW_AGENT_AUTH_ERROR,
+};
+
+/** Authenticate the Bearer agent credential of @a rq into rq->principal. */
+enum bw_agent_auth_result bw_agent_auth (struct bw_request *rq);
+
+/** Subscribe to bulwark_agent (before bw_notify_start). */
+int bw_agent_auth_start (void);
+
+/** Drop every cached credential. */
+void bw_agent_auth_stop (void);
+
+#endif

@@ -72,4 +72,34 @@ enum bw_step api_evaluate_batch (struct bw_request *rq);
 enum bw_step api_policies_simulate (struct bw_request *rq);
 enum bw_step api_users_effective_policy (struct bw_request *rq);
 
+/* api/agent_checkin.c: POST /api/v1/agent/checkin (agent credential; long-poll). */
+enum bw_step api_agent_checkin (struct bw_request *rq);
+
+/* api/agent_bundles.c: GET /api/v1/agent/bundles/{sha256} (agent credential). */
+enum bw_step api_agent_bundle_get (struct bw_request *rq);
+
+/* api/agent_events.c: POST /api/v1/agent/events (agent credential; decision event intake). */
+enum bw_step api_agent_events (struct bw_request *rq);
+
+/* api/enroll_secrets.c: /api/v1/orgs/{org}/enroll-secrets (agent.write, agent.read). */
+enum bw_step api_enroll_secrets_create (struct bw_request *rq);
+enum bw_step api_enroll_secrets_list (struct bw_request *rq);
+enum bw_step api_enroll_secrets_get (struct bw_request *rq);
+enum bw_step api_enroll_secrets_revoke (struct bw_request *rq);
+
+/* api/agent_enroll.c: POST /api/v1/agent/enroll (public: the enroll secret is the credential). */
+enum bw_step api_agent_enroll (struct bw_request *rq);
+
+/* api/keys.c: the org's signing keys: rotation, and the signed keysets for admins and agents. */
+enum bw_step api_keys_rotate (struct bw_request *rq);
+enum bw_step api_keysets_get (struct bw_request *rq);
+enum bw_step api_agent_keysets_get (struct bw_request *rq);
+
+/* api/agents.c: the fleet view, /api/v1/orgs/{org}/agents and /fleet/summary. */
+enum bw_step api_agents_list (struct bw_request *rq);
+enum bw_step api_agents_get (struct bw_request *rq);
+enum bw_step api_agents_update (struct bw_request *rq);
+enum bw_step api_agents_delete (struct bw_request *rq);
+enum bw_step api_fleet_summary (struct bw_request *rq);
+
 #endif

@@ -11,6 +11,7 @@
 #include "lib/text.h"
 #include "server/etag.h"
 #include "server/fields.h"
+#include "server/keys.h"
 #include "server/pagination.h"
 #include "server/reply.h"
 
@@ -101,6 +102,10 @@ create_tx (void *cls)
   enum db_qs qs = db_org_insert (c->slug, c->name, &c->org);
   if (qs <= 0)
     return (0 == qs) ? DB_QS_HARD_ERROR : qs;
+  /* the org's signing key and keyset 1 (DESIGN §6) are born with it */
+  qs = bw_keys_create_first (c->org.id);
+  if (qs < 0)
+    return qs;
   qs = audit_org (c->rq, "org.create", c->org.id, NULL, &c->org);
   return (qs < 0) ? qs : DB_QS_ONE_RESULT;
 }

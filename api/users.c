@@ -350,8 +350,10 @@ update_tx (void *cls)
   if (0 == qs)
     qs = DB_QS_HARD_ERROR; /* the row is locked: it cannot have gone */
   /* Deactivating or reactivating a user changes which policies apply to
-     it.  TODO(later release, DESIGN §3): deactivation also revokes the
-     user's sessions, API tokens and agent credentials, here. */
+     it.  Deactivation also deletes the user's agents (their credentials
+     end): the trigger users_revoke_agents of migration 0004 does it in this
+     transaction, and agents_notify tells every replica's credential cache.
+     TODO(later release, DESIGN §3): revoke the user's console sessions. */
   if (qs > 0 && before.active != c->user.active)
     qs = db_policy_version_bump (org_id);
   if (qs > 0)
@@ -446,8 +448,10 @@ delete_tx (void *cls)
         qs = DB_QS_HARD_ERROR; /* locked, yet not deleted */
     }
   /* Its memberships went with it, and policies naming it no longer apply
-     to anyone.  TODO(later release, DESIGN §3): revoke the user's
-     sessions, API tokens and agent credentials here, in this transaction. */
+     to anyone.  Its agents were deleted by the trigger users_revoke_agents
+     (migration 0004) in this transaction, its enroll secrets by the foreign
+     key's cascade.  TODO(later release, DESIGN §3): revoke the user's
+     console sessions. */
   if (qs > 0)
     qs = db_policy_version_bump (org_id);
   if (qs > 0)

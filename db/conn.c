@@ -522,6 +522,54 @@ db_exec_script (const char *name, const char *sql)
 }
 
 
+/** Largest piece handed to PQputCopyData, whose length is an int. */
+#define COPY_PIECE_MAX (1024 * 1024)
+
+enum db_qs
+db_copy_in (const char *name, const char *sql, const char *data, size_t len)
+{
+  atomic_fetch_add (&st_statements, 1);
+  enum db_qs qs = DB_QS_UNAVAILABLE;
+  PGconn *c = tls.tx_lost ? NULL : db_conn ();
+  if (NULL != c)
+    {
+      bool in_tx = tls.in_tx || PQTRANS_IDLE != PQtransactionStatus (c);
+      bool lost = false;
+      PGresult *r = PQexecParams (c, sql, 0, NULL, NULL, NULL, NULL, 0);
+      if (PGRES_COPY_IN == PQresultStatus (r))
+        {
+          PQclear (r);
+          /* blocking connection: libpq sends what the socket does not take at once */
+          int ok = 1;
+          for (size_t off = 0; 1 == ok && off < len; off += COPY_PIECE_MAX)
+            ok = PQputCopyData (c, data + off,
+                                (int) ((len - off < COPY_PIECE_MAX) ? len - off : COPY_PIECE_MAX));
+          if (1 == ok)
+            ok = PQputCopyEnd (c, NULL);
+          r = PQgetResult (c); /* on a failed send, the error result of the COPY */
+        }
+      /* a result still in COPY state means the end never went out: drop the session */
+      bool stuck = PGRES_COPY_IN == PQresultStatus (r);
+      qs = stuck ? DB_QS_UNAVAILABLE : classify (c, r, name, &lost);
+      PQclear (r);
+      while (!stuck && NULL != (r = PQgetResult (c)))
+        {
+          stuck = PGRES_COPY_IN == PQresultStatus (r);
+          PQclear (r);
+        }
+      if (lost || stuck)
+        {
+          tls.tx_lost = in_tx;
+          conn_close ();
+          qs = DB_QS_UNAVAILABLE;
+        }
+    }
+  if (qs < 0)
+    atomic_fetch_add (&st_errors, 1);
+  return qs;
+}
+
+
 void
 db_stats_get (struct db_stats *out)
 {

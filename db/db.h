@@ -119,6 +119,19 @@ PGconn *db_conn (void);
 enum db_qs db_exec (struct db_stmt *st, int nparams, const char *const *params,
                     PGresult **res);
 
+/**
+ * Bulk load: run @a sql, a constant `COPY <table> (<columns>) FROM STDIN`
+ * (COPY cannot be prepared: it goes out with PQexecParams and no
+ * parameters, so it must never be built from input), then send the
+ * @a len bytes of @a data, rows in COPY's text format (PostgreSQL 15 docs,
+ * COPY, "Text Format": tab-separated, `\N` for NULL, backslash escapes).
+ * The fastest way in (../shared/PERF.md).  Like db_exec inside db_tx_run,
+ * a lost connection ends the transaction; outside one there is no retry.
+ * @param name  label for the logs
+ * @return rows copied, or a negative db_qs (CONFLICT on a unique violation).
+ */
+enum db_qs db_copy_in (const char *name, const char *sql, const char *data, size_t len);
+
 /** Transaction isolation levels (PostgreSQL 15 docs §13.2). */
 enum db_isolation
 {

@@ -68,7 +68,8 @@ void bw_es256_free (struct bw_es256_key *key);
 /**
  * Sign @a payload (exact bytes) as a compact JWS with protected header
  * {"alg":"ES256","kid":@a kid,"typ":@a typ} (keys in that order).
- * @return malloc'd NUL-terminated `header.payload.signature`, or NULL.
+ * @return malloc'd NUL-terminated `header.payload.signature`, or NULL (also
+ *         for an empty payload, or a result longer than BW_JWS_MAX).
  */
 char *bw_jws_sign_compact (const struct bw_es256_key *key, const char *kid, const char *typ,
                            const void *payload, size_t payload_len);

@@ -195,6 +195,47 @@ CREATE TABLE events (
 ) PARTITION BY RANGE (time);
 CREATE INDEX events_org_time ON events (org_id, time);
 
+-- The partition of events for UTC day @day, named events_YYYYMMDD, created
+-- if missing (server/event_upkeep.c: ahead of time, and at intake for an
+-- event's day).  @return true if this call created it.  Replicas racing to
+-- create the same day: the loser answers false.  The name is made here,
+-- from a date, so no caller builds SQL.
+CREATE FUNCTION events_partition_ensure(day date) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  part text := 'events_' || to_char(day, 'YYYYMMDD');
+BEGIN
+  IF to_regclass(quote_ident(part)) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)', part,
+                 day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+  RETURN true;
+EXCEPTION WHEN duplicate_table OR unique_violation THEN
+  RETURN false;
+END $$;
+
+-- Drop every partition of events whose whole UTC day lies before @cutoff
+-- (retention, server/event_upkeep.c).  Dropping a partition locks events
+-- itself: wait at most 1 s for that, so intake never queues behind a drop
+-- for long (the next round retries).  @return the names dropped.
+CREATE FUNCTION events_partitions_drop_before(cutoff date) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  part text;
+BEGIN
+  PERFORM set_config('lock_timeout', '1s', true);
+  FOR part IN
+    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{8}$'
+       AND to_date(substr(c.relname, 8), 'YYYYMMDD') < cutoff
+     ORDER BY 1
+  LOOP
+    EXECUTE format('DROP TABLE %I', part);
+    RETURN NEXT part;
+  END LOOP;
+END $$;
+
 -- Gaps in an agent's event seq, as seen at intake (DESIGN §7).
 CREATE TABLE event_seq_gaps (
   org_id      uuid NOT NULL,

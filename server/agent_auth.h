@@ -36,4 +36,11 @@ int bw_agent_auth_start (void);
 /** Drop every cached credential. */
 void bw_agent_auth_stop (void);
 
+/**
+ * Drop the cached credential of agent @a agent_id (a uuid) in this
+ * process now, as its NOTIFY will: called after an admin change commits
+ * so that the next request through this replica already sees it.
+ */
+void bw_agent_auth_forget (const char *agent_id);
+
 #endif

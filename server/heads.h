@@ -26,6 +26,15 @@
 
 /** NOTIFY channel of head changes; payload the org id. */
 #define BW_HEADS_NOTIFY_CHANNEL "bulwark_heads"
+/** Longest pause between two runs of the re-signing job, seconds; shorter heads
+ *  (BULWARK_HEAD_TTL) make it run every quarter of their lifetime. */
+#define BW_HEAD_RESIGN_PERIOD_MAX_S 300
+/** pg_try_advisory_lock key of the re-signing job: the replica holding it re-signs. */
+#define BW_HEAD_RESIGN_LOCK_KEY 0x4257484553494731LL /* "BWHESIG1" */
+/** Events per upload batch told to agents in the bundle settings (DESIGN §7). */
+#define BW_BUNDLE_EVENTS_BATCH_MAX 1000
+
+struct bw_signer;
 
 /** A subject's current head as check-in needs it. */
 struct bw_head_info
@@ -45,7 +54,9 @@ struct bw_head_info
  * org's heads, compiling the subject's bundle first if it has none (a new
  * agent).  Never inside db_tx_run.
  * @param want_jws  also copy the JWS into out->jws (caller frees)
- * @return DB_QS_ONE_RESULT, or negative (DB unavailable: answer 503).
+ * @return DB_QS_ONE_RESULT; DB_QS_NO_RESULTS when the subject has no head
+ *         and none can be compiled (no live agent or active user behind
+ *         it, or the org is gone); or negative (DB unavailable: answer 503).
  */
 enum db_qs bw_heads_get (const char *org_id, const char *subject_id, bool subject_is_user,
                          struct bw_head_info *out, bool want_jws);
@@ -67,5 +78,13 @@ int bw_heads_start (const struct bw_config *cfg);
 
 /** Stop the worker and the job; drop the caches. */
 void bw_heads_stop (void);
+
+/**
+ * Re-sign every head of org @a org_id with @a signer (a new head_serial,
+ * iat now, the configured lifetime) and NOTIFY bulwark_heads: key rotation
+ * (server/keys.c).  Only inside db_tx_run, holding the org's bundle_state
+ * row lock.  @return the number of heads re-signed, or a negative db_qs.
+ */
+enum db_qs bw_heads_resign_tx (const char *org_id, const struct bw_signer *signer);
 
 #endif

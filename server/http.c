@@ -5,11 +5,17 @@
  * and a last time with no data (authenticate, parse, dispatch).  Per PERF.md,
  * responses are queued from the second call on, except refusals of requests
  * that still carry a body: queueing those at once lets MHD close the
- * connection instead of reading a body we will not use.
+ * connection instead of reading a body we will not use.  A handler may park
+ * its request (BW_SUSPENDED, server/longpoll.h): the connection is
+ * suspended, and once resumed libmicrohttpd calls us again with no data,
+ * and the same handler runs again on the same request context.
  */
 #include "config.h"
 #include "server/http.h"
 #include "server/auth.h"
+#include "server/longpoll.h"
+#include "server/inflate.h"
+#include "server/agent_auth.h"
 #include "server/metrics.h"
 #include "server/reply.h"
 #include "server/router.h"
@@ -32,6 +38,8 @@
 /** Bytes of a refused request's body read (and dropped) so the client gets the answer; past
  *  this the connection is cut instead. */
 #define BW_BODY_DISCARD_MAX (64ull * 1024 * 1024)
+/** Descriptors needed besides one per connection (database, epoll, wake-up pipes, logs). */
+#define BW_FD_RESERVE 256
 
 /* Set as the request context by the URI log callback when the raw path
  * holds an encoded '/' (%2F), which libmicrohttpd would decode before
@@ -95,12 +103,42 @@ resolve_org (struct bw_request *rq)
   return true;
 }
 
+/* Agent API (DESIGN §6): only an agent credential, never a token; each
+ * refusal has one meaning for the agent (401 node_invalid: enroll again;
+ * 403 agent_disabled: do not). */
+static bool
+authorize_agent (struct bw_request *rq)
+{
+  switch (bw_agent_auth (rq))
+    {
+    case BW_AGENT_AUTH_OK:
+      return true;
+    case BW_AGENT_AUTH_INVALID:
+      bw_reply_problem_ext (rq, BW_E_AUTH_REQUIRED,
+                            "unknown or deleted agent credential: enroll again", NULL,
+                            json_pack ("{s:b}", "node_invalid", 1));
+      return false;
+    case BW_AGENT_AUTH_DISABLED:
+      bw_reply_problem (rq, BW_E_AGENT_DISABLED, NULL, NULL);
+      return false;
+    case BW_AGENT_AUTH_DB_UNAVAILABLE:
+      bw_reply_problem (rq, BW_E_DB_UNAVAILABLE, NULL, NULL);
+      return false;
+    case BW_AGENT_AUTH_ERROR:
+      break;
+    }
+  bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+  return false;
+}
+
 static bool
 authorize (struct bw_request *rq)
 {
   const struct bw_route *r = rq->route;
   if (BW_PERM_NONE == r->perm)
     return true;
+  if (BW_PERM_AGENT == r->perm)
+    return authorize_agent (rq);
   switch (bw_auth_authenticate (rq))
     {
     case BW_AUTH_OK:
@@ -113,6 +151,12 @@ authorize (struct bw_request *rq)
       return false;
     case BW_AUTH_ERROR:
       bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+      return false;
+    }
+  /* bw_auth_authenticate never yields an agent; fail closed if it ever did */
+  if (BW_PRINCIPAL_AGENT == rq->principal.kind)
+    {
+      bw_reply_problem (rq, BW_E_AUTH_REQUIRED, NULL, NULL);
       return false;
     }
   if (!resolve_org (rq))
@@ -157,6 +201,48 @@ duplicate_pointer (const struct bw_request *rq, const json_error_t *strict, char
   json_decref (lax);
 }
 
+/* Content-Encoding (RFC 9110 §8.4): none, identity or gzip.  A gzip body is
+ * replaced by its decoded bytes, which must fit the body limit as well —
+ * the limit is on what we parse, not on what travelled. */
+static bool
+decode_body (struct bw_request *rq)
+{
+  const char *ce = bw_request_header (rq, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  if (NULL == ce || 0 == strcasecmp (ce, "identity"))
+    return true;
+  if (0 != strcasecmp (ce, "gzip"))
+    {
+      bw_reply_problem (rq, BW_E_UNSUPPORTED_MEDIA_TYPE,
+                        "Content-Encoding must be gzip or absent", NULL);
+      return false;
+    }
+  char *plain = NULL;
+  size_t plain_len = 0;
+  char detail[128];
+  switch (bw_inflate_gzip ((NULL != rq->body) ? rq->body : "", rq->body_len, config->body_limit,
+                           &plain, &plain_len))
+    {
+    case BW_INFLATE_OK:
+      free (rq->body);
+      rq->body = plain;
+      rq->body_len = plain_len;
+      return true;
+    case BW_INFLATE_TOO_LARGE:
+      snprintf (detail, sizeof (detail),
+                "the request body exceeds the limit of %lu bytes after gzip decoding",
+                config->body_limit);
+      bw_reply_problem (rq, BW_E_PAYLOAD_TOO_LARGE, detail, NULL);
+      return false;
+    case BW_INFLATE_INVALID:
+      bw_reply_problem (rq, BW_E_MALFORMED_JSON, "the body is not a valid gzip stream", NULL);
+      return false;
+    case BW_INFLATE_NOMEM:
+      break;
+    }
+  bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+  return false;
+}
+
 static bool
 parse_body (struct bw_request *rq)
 {
@@ -166,6 +252,8 @@ parse_body (struct bw_request *rq)
                         NULL);
       return false;
     }
+  if (!decode_body (rq))
+    return false;
   json_error_t jerr;
   rq->json = json_loadb ((NULL != rq->body) ? rq->body : "", rq->body_len,
                          JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
@@ -189,6 +277,34 @@ parse_body (struct bw_request *rq)
   return true;
 }
 
+/* Run the route's handler (again, after a long-poll resumed it: same
+ * request, already authorized and parsed).  A handler that parked the
+ * request (BW_SUSPENDED) has not replied yet: libmicrohttpd calls us again
+ * once it is resumed (server/longpoll.h). */
+static void
+run_handler (struct bw_request *rq)
+{
+  rq->suspended = (BW_SUSPENDED == rq->route->handler (rq));
+  if (db_tx_leaked ())
+    bw_log_json (BW_LOG_ERROR, "handler left a transaction open",
+                 json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
+                            rq->request_id));
+  if (rq->suspended && rq->replied)
+    {
+      bw_log_json (BW_LOG_ERROR, "handler replied and parked",
+                   json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
+                              rq->request_id));
+      rq->suspended = false;
+    }
+  if (!rq->replied && !rq->suspended)
+    {
+      bw_log_json (BW_LOG_ERROR, "handler did not reply",
+                   json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
+                              rq->request_id));
+      bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+    }
+}
+
 static void
 dispatch (struct bw_request *rq, enum bw_error early)
 {
@@ -209,18 +325,7 @@ dispatch (struct bw_request *rq, enum bw_error early)
     return;
   if (rq->route->json_body && !parse_body (rq))
     return;
-  rq->route->handler (rq);
-  if (db_tx_leaked ())
-    bw_log_json (BW_LOG_ERROR, "handler left a transaction open",
-                 json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
-                            rq->request_id));
-  if (!rq->replied)
-    {
-      bw_log_json (BW_LOG_ERROR, "handler did not reply",
-                   json_pack ("{s:s, s:s}", "route", rq->route->pattern, "request_id",
-                              rq->request_id));
-      bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
-    }
+  run_handler (rq);
 }
 
 /* Called with the raw request target before libmicrohttpd decodes it. */
@@ -310,7 +415,9 @@ on_access (void *cls, struct MHD_Connection *connection, const char *url, const 
       *upload_data_size = 0;
       return on_body_chunk (rq, upload_data, n);
     }
-  if (!rq->replied)
+  if (rq->suspended)
+    run_handler (rq); /* resumed after a long-poll: answer or park again */
+  else if (!rq->replied)
     dispatch (rq, rq->early);
   return MHD_YES;
 }
@@ -341,6 +448,7 @@ on_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
   if (NULL != fields && MHD_REQUEST_TERMINATED_COMPLETED_OK != toe)
     json_object_set_new (fields, "terminated", json_integer (toe));
   bw_log_json (BW_LOG_INFO, "request", fields);
+  bw_longpoll_release (rq);
   bw_request_free (rq);
   atomic_fetch_sub (&inflight, 1);
 }
@@ -358,27 +466,43 @@ on_mhd_log (void *cls, const char *fmt, va_list ap)
 }
 
 static void
-raise_fd_limit (void)
+raise_fd_limit (unsigned long max_connections)
 {
   struct rlimit rl;
-  if (0 == getrlimit (RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max)
+  if (0 != getrlimit (RLIMIT_NOFILE, &rl))
+    return;
+  if (rl.rlim_cur < rl.rlim_max)
     {
       rl.rlim_cur = rl.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &rl);
+      if (0 != setrlimit (RLIMIT_NOFILE, &rl))
+        getrlimit (RLIMIT_NOFILE, &rl);
     }
+  /* one descriptor per connection, plus PostgreSQL connections, epoll and
+     libmicrohttpd's wake-up pipes, logs */
+  if (RLIM_INFINITY != rl.rlim_cur && rl.rlim_cur < max_connections + BW_FD_RESERVE)
+    bw_log_json (BW_LOG_WARN, "file descriptor limit below the connection limit",
+                 json_pack ("{s:I, s:I, s:s}", "nofile", (json_int_t) rl.rlim_cur,
+                            "max_connections", (json_int_t) max_connections, "hint",
+                            "raise LimitNOFILE (systemd) or lower BULWARK_MAX_CONNECTIONS"));
 }
 
 int
 bw_http_start (const struct bw_config *cfg)
 {
   config = cfg;
-  raise_fd_limit ();
+  raise_fd_limit (cfg->max_connections);
+  /* MHD_ALLOW_SUSPEND_RESUME: parked check-ins (server/longpoll.h) */
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC
-                       | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                       | MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
   if (AF_INET6 == cfg->listen_addr.ss_family)
     flags |= MHD_USE_IPv6;
   /* libmicrohttpd refuses a pool of one: then its polling thread serves alone. */
   unsigned int pool = (cfg->pool_size > 1) ? (unsigned int) cfg->pool_size : 0;
+  if (0 != bw_longpoll_start ())
+    {
+      bw_logf (BW_LOG_ERROR, "cannot start the long-poll timer thread");
+      return -1;
+    }
   daemon_handle = MHD_start_daemon (
     flags, 0, NULL, NULL, &on_access, NULL,
     MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, NULL,
@@ -394,9 +518,16 @@ bw_http_start (const struct bw_config *cfg)
   if (NULL == daemon_handle)
     {
       bw_log_json (BW_LOG_ERROR, "cannot listen", json_pack ("{s:s}", "listen", cfg->listen));
+      bw_longpoll_stop ();
       return -1;
     }
   return 0;
+}
+
+const struct bw_config *
+bw_http_config (void)
+{
+  return config;
 }
 
 void
@@ -408,6 +539,9 @@ bw_http_stop (unsigned long timeout_s)
   MHD_socket s = MHD_quiesce_daemon (daemon_handle);
   if (MHD_INVALID_SOCKET != s)
     close (s);
+  /* Parked check-ins answer now (and later parks resume at once): they
+     count as in flight, and MHD_stop_daemon must find none suspended. */
+  bw_longpoll_stop ();
   uint64_t deadline = now_ns () + (uint64_t) timeout_s * 1000000000u;
   while (atomic_load (&inflight) > 0 && now_ns () < deadline)
     usleep (10000);

@@ -16,8 +16,15 @@
 int bw_http_start (const struct bw_config *cfg);
 
 /**
+ * The settings bw_http_start was given (borrowed; valid while serving), for
+ * handlers that answer with configured values (check-in interval, ...).
+ */
+const struct bw_config *bw_http_config (void);
+
+/**
  * Graceful stop: stop accepting, answer new requests on open connections
- * with 503 `shutting_down`, wait up to @a timeout_s seconds for in-flight
+ * with 503 `shutting_down`, answer parked check-ins at once
+ * (server/longpoll.h), wait up to @a timeout_s seconds for in-flight
  * requests, then close everything.
  */
 void bw_http_stop (unsigned long timeout_s);

@@ -31,9 +31,9 @@ enum db_qs bw_keys_current (const char *org_id, uint64_t *version, char **doc);
 enum db_qs bw_keys_keyset (const char *org_id, uint64_t version, char **doc);
 
 /**
- * The key that signs heads now, and its kid and keyset version.  Borrowed
- * until bw_keys_release(@a org_id handle) — see the implementation; the
- * caller holds it only for the signing call.
+ * The key that signs heads now, and its kid and keyset version.  A signer
+ * from bw_keys_signer holds a reference on the cached key; give it back
+ * with bw_signer_free as soon as the signing is done.
  */
 struct bw_signer
 {
@@ -51,9 +51,14 @@ void bw_signer_free (struct bw_signer *s);
 /**
  * Rotate: a new key; keyset N+1 = {new key} signed by the keys of N and
  * the new key; the old key retired; every head of the org re-signed with
- * the new key (a higher head_serial), all in one transaction; then NOTIFY.
+ * the new key (a higher head_serial); NOTIFY bulwark_keys and
+ * bulwark_heads.  Only inside db_tx_run, so that the caller's audit record
+ * commits with it; the org must have its first key already
+ * (bw_keys_current).  After the commit, call bw_keys_invalidate(org_id).
  * @param[out] version  the new keyset version
  * @param[out] kid      the new key's kid
+ * @return DB_QS_ONE_RESULT; DB_QS_NO_RESULTS when the org has no key or
+ *         bundle_state row; or a negative db_qs.
  */
 enum db_qs bw_keys_rotate (const char *org_id, uint64_t *version, char kid[BW_KID_LEN + 1]);
 

@@ -4,7 +4,13 @@
  */
 #include "config.h"
 #include "api/policy_cache.h"
+#include "server/agent_status.h"
+#include "server/agent_auth.h"
 #include "server/auth.h"
+#include "server/event_upkeep.h"
+#include "server/heads.h"
+#include "server/master_key.h"
+#include "server/notify.h"
 #include "server/settings.h"
 #include "server/http.h"
 #include "db/db.h"
@@ -65,6 +71,9 @@ print_token (const char *label, char *token)
 static int
 serve (const struct bw_config *cfg)
 {
+  /* first: without a master key no org can sign (message printed) */
+  if (0 != bw_master_key_init (cfg))
+    return 1;
   int rc = migrate_at_start (true);
   if (0 != rc)
     return rc;
@@ -96,13 +105,48 @@ serve (const struct bw_config *cfg)
 
   if (0 != bw_auth_start ())
     return 1;
+  /* subscribes to NOTIFY bulwark_agent: before the listener starts */
+  if (0 != bw_agent_auth_start ())
+    {
+      bw_auth_stop ();
+      return 1;
+    }
+  if (0 != bw_agent_status_start ())
+    {
+      bw_auth_stop ();
+      return 1;
+    }
+  /* subscribes to NOTIFY bulwark_policy, bulwark_heads and bulwark_keys; starts the bundle
+     compiler and the re-signing job */
+  if (0 != bw_heads_start (cfg))
+    {
+      bw_agent_status_stop ();
+      bw_auth_stop ();
+      return 1;
+    }
+  /* the LISTEN connection: LAST of the subscribers (every bw_notify_subscribe above: agent
+     auth, heads); it calls each subscriber once when it connects */
+  if (0 != bw_notify_start (cfg->database_url))
+    {
+      bw_heads_stop ();
+      bw_agent_status_stop ();
+      bw_auth_stop ();
+      return 1;
+    }
   if (0 != bw_http_start (cfg))
     {
       fprintf (stderr, "bulwarkd: cannot listen on %s (in use by another process? choose "
                        "another address with --listen or BULWARK_LISTEN)\n", cfg->listen);
+      bw_notify_stop ();
+      bw_heads_stop ();
+      bw_agent_status_stop ();
       bw_auth_stop ();
       return 1;
     }
+  /* after the listener: a failure here no longer has a thread to stop but its own */
+  if (0 != bw_event_upkeep_start (cfg))
+    bw_log_json (BW_LOG_ERROR, "event partition upkeep did not start; intake creates partitions "
+                               "on demand, retention is not applied", NULL);
   printf ("bulwarkd %s listening on http://%s (API under /api/v1, health at /healthz)\n",
           PACKAGE_VERSION, cfg->listen);
   fflush (stdout);
@@ -112,8 +156,14 @@ serve (const struct bw_config *cfg)
   sigwait (&stop, &sig);
   bw_log_json (BW_LOG_INFO, "stopping", json_pack ("{s:i}", "signal", sig));
   bw_http_stop (cfg->shutdown_timeout_s);
+  bw_notify_stop (); /* no more callbacks into heads, agent auth, long-poll */
+  bw_heads_stop ();
+  bw_event_upkeep_stop ();
+  bw_agent_status_stop (); /* after the last check-in: its last flush */
+  bw_agent_auth_stop ();
   bw_auth_stop ();
   api_policy_cache_clear ();
+  bw_master_key_wipe ();
   bw_log_json (BW_LOG_INFO, "stopped", NULL);
   return 0;
 }

@@ -76,7 +76,21 @@ bw_reply_text (struct bw_request *rq, unsigned int status, const char *content_t
 }
 
 enum bw_step
+bw_reply_bytes_steal (struct bw_request *rq, unsigned int status, const char *content_type,
+                      void *body, size_t len, const struct bw_header *headers, size_t nheaders)
+{
+  return queue (rq, status, content_type, body, len, headers, nheaders);
+}
+
+enum bw_step
 bw_reply_problem (struct bw_request *rq, enum bw_error err, const char *detail, json_t *errors)
+{
+  return bw_reply_problem_ext (rq, err, detail, errors, NULL);
+}
+
+enum bw_step
+bw_reply_problem_ext (struct bw_request *rq, enum bw_error err, const char *detail,
+                      json_t *errors, json_t *extra)
 {
   const struct bw_error_info *e = bw_error_info (err);
   char type[96];
@@ -96,18 +110,27 @@ bw_reply_problem (struct bw_request *rq, enum bw_error err, const char *detail, 
       json_object_set (p, "errors", errors);
     }
   json_decref (errors);
+  /* extension members (RFC 9457 §3.2) never replace the standard ones */
+  const char *key;
+  json_t *value;
+  json_object_foreach (extra, key, value)
+    if (NULL != p && NULL == json_object_get (p, key))
+      json_object_set (p, key, value);
+  json_decref (extra);
 
   struct bw_header h[2];
   size_t nh = 0;
   char retry[16];
-  if (503 == e->status)
+  if (503 == e->status || 429 == e->status)
     {
-      snprintf (retry, sizeof (retry), "%d", DB_RETRY_AFTER_S);
+      snprintf (retry, sizeof (retry), "%d",
+                (503 == e->status) ? DB_RETRY_AFTER_S : BW_RATE_RETRY_AFTER_S);
       h[nh++] = (struct bw_header) { "Retry-After", retry };
     }
   if (BW_E_METHOD_NOT_ALLOWED == err)
     h[nh++] = (struct bw_header) { "Allow", rq->allow };
-  if (BW_E_AUTH_REQUIRED == err)
+  /* every 401 carries a challenge (RFC 9110 §15.5.2) */
+  if (401 == e->status)
     h[nh++] = (struct bw_header) { "WWW-Authenticate", "Bearer realm=\"bulwark\"" };
   if (BW_E_SHUTTING_DOWN == err)
     h[nh++] = (struct bw_header) { "Connection", "close" };

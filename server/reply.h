@@ -32,6 +32,17 @@ enum bw_step bw_reply_empty (struct bw_request *rq, unsigned int status,
 enum bw_step bw_reply_text (struct bw_request *rq, unsigned int status, const char *content_type,
                             const char *body, size_t len);
 
+/**
+ * Reply @a status with @a body of @a len bytes (malloc'd, taken over and
+ * freed by libmicrohttpd after sending; NULL when @a len is 0, also freed
+ * on failure) of @a content_type, plus @a nheaders extra headers (strings
+ * borrowed for the call).  No copy: for exact stored bytes (bundles,
+ * keysets) and bodies built by hand on hot paths.
+ */
+enum bw_step bw_reply_bytes_steal (struct bw_request *rq, unsigned int status,
+                                   const char *content_type, void *body, size_t len,
+                                   const struct bw_header *headers, size_t nheaders);
+
 /** Most entries of a problem's `errors` list; the rest are dropped and flagged. */
 #define BW_PROBLEM_ERRORS_MAX 100
 
@@ -45,6 +56,19 @@ enum bw_step bw_reply_text (struct bw_request *rq, unsigned int status, const ch
  */
 enum bw_step bw_reply_problem (struct bw_request *rq, enum bw_error err, const char *detail,
                                json_t *errors);
+
+/** Seconds a rate-limited client (429) is told to wait in `Retry-After`. */
+#define BW_RATE_RETRY_AFTER_S 1
+
+/**
+ * bw_reply_problem plus extension members (RFC 9457 §3.2): every member of
+ * the object @a extra (stolen, may be NULL) is added to the problem
+ * document unless it would replace a standard one; e.g. `{"node_invalid":
+ * true}` on the 401 of agent endpoints (DESIGN §6).  A 429 gets
+ * `Retry-After: BW_RATE_RETRY_AFTER_S`.
+ */
+enum bw_step bw_reply_problem_ext (struct bw_request *rq, enum bw_error err, const char *detail,
+                                   json_t *errors, json_t *extra);
 
 /** Shorthand: one validation error for body field @a pointer (RFC 6901). */
 enum bw_step bw_reply_invalid (struct bw_request *rq, const char *pointer, const char *message);

@@ -17,6 +17,7 @@
 
 struct MHD_Connection;
 struct bw_route;
+struct bw_longpoll;
 
 /** Longest request id we accept from a client or generate. */
 #define BW_REQUEST_ID_MAX 64
@@ -73,6 +74,11 @@ struct bw_request
 
   struct bw_principal principal;
   struct db_org_ref org;             /**< valid when the route has `{org}` */
+
+  struct bw_longpoll *longpoll;      /**< owned by server/longpoll.c once the request was parked;
+                                          released in the completion callback */
+  bool suspended;                    /**< the handler returned BW_SUSPENDED; the next
+                                          libmicrohttpd call runs it again (server/http.c) */
 
   unsigned int status;               /**< status of the queued response, 0 before */
   size_t bytes_out;                  /**< body bytes of the queued response */

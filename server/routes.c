@@ -69,6 +69,28 @@ const struct bw_route bw_routes[] = {
     true },
   { "GET", "/api/v1/orgs/{org}/users/{id}/effective-policy", api_users_effective_policy,
     BW_PERM_POLICY_READ, false },
+
+  { "POST", "/api/v1/orgs/{org}/enroll-secrets", api_enroll_secrets_create, BW_PERM_AGENT_WRITE,
+    true },
+  { "GET", "/api/v1/orgs/{org}/enroll-secrets", api_enroll_secrets_list, BW_PERM_AGENT_READ,
+    false },
+  { "GET", "/api/v1/orgs/{org}/enroll-secrets/{id}", api_enroll_secrets_get, BW_PERM_AGENT_READ,
+    false },
+  { "DELETE", "/api/v1/orgs/{org}/enroll-secrets/{id}", api_enroll_secrets_revoke,
+    BW_PERM_AGENT_WRITE, false },
+  { "GET", "/api/v1/orgs/{org}/agents", api_agents_list, BW_PERM_AGENT_READ, false },
+  { "GET", "/api/v1/orgs/{org}/agents/{id}", api_agents_get, BW_PERM_AGENT_READ, false },
+  { "PATCH", "/api/v1/orgs/{org}/agents/{id}", api_agents_update, BW_PERM_AGENT_WRITE, true },
+  { "DELETE", "/api/v1/orgs/{org}/agents/{id}", api_agents_delete, BW_PERM_AGENT_WRITE, false },
+  { "GET", "/api/v1/orgs/{org}/fleet/summary", api_fleet_summary, BW_PERM_AGENT_READ, false },
+  { "POST", "/api/v1/agent/enroll", api_agent_enroll, BW_PERM_NONE, true },
+  { "POST", "/api/v1/orgs/{org}/keys/rotate", api_keys_rotate, BW_PERM_KEY_WRITE, false },
+  { "GET", "/api/v1/orgs/{org}/keysets/{version}", api_keysets_get, BW_PERM_AGENT_READ, false },
+  { "GET", "/api/v1/agent/keysets/{version}", api_agent_keysets_get, BW_PERM_AGENT, false },
+
+  { "POST", "/api/v1/agent/checkin", api_agent_checkin, BW_PERM_AGENT, true },
+  { "GET", "/api/v1/agent/bundles/{sha256}", api_agent_bundle_get, BW_PERM_AGENT, false },
+  { "POST", "/api/v1/agent/events", api_agent_events, BW_PERM_AGENT, true },
 };
 
 const size_t bw_routes_count = sizeof (bw_routes) / sizeof (bw_routes[0]);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,14 +49,34 @@ static const struct option options[] = {
     "debug, info, warn or error" },
   { "--connection-timeout", "BULWARK_CONNECTION_TIMEOUT", "60", K_ULONG,
     OFF (connection_timeout_s), 1, 3600, "seconds before an idle connection is closed" },
-  { "--max-connections", "BULWARK_MAX_CONNECTIONS", "10000", K_ULONG, OFF (max_connections),
-    16, 1000000, "concurrent connections in all (agents hold theirs open)" },
+  { "--max-connections", "BULWARK_MAX_CONNECTIONS", "16384", K_ULONG, OFF (max_connections),
+    16, 1000000, "concurrent connections in all (agents hold theirs open: 10,000 long-polls "
+    "plus room for the rest; needs as many file descriptors)" },
   { "--per-ip-connections", "BULWARK_PER_IP_CONNECTIONS", "1000", K_ULONG,
     OFF (per_ip_connections), 1, 1000000, "concurrent connections allowed from one address" },
   { "--shutdown-timeout", "BULWARK_SHUTDOWN_TIMEOUT", "10", K_ULONG, OFF (shutdown_timeout_s),
     0, 600, "seconds in-flight requests may take to finish at shutdown" },
-  { "--connection-memory", "BULWARK_CONNECTION_MEMORY", "16384", K_ULONG,
-    OFF (connection_memory), 4096, 1048576, "bytes of buffer per connection (headers)" },
+  { "--connection-memory", "BULWARK_CONNECTION_MEMORY", "8192", K_ULONG,
+    OFF (connection_memory), 4096, 1048576,
+    "bytes of buffer per connection: request headers must fit (bodies need not); every "
+    "kept-alive connection holds all of it (PERF.md)" },
+  { NULL, "BULWARK_MASTER_KEY", NULL, K_STRING, OFF (master_key), 0, 0,
+    "64 hex characters: the key sealing the orgs' signing keys (environment only)" },
+  { "--master-key-file", "BULWARK_MASTER_KEY_FILE", NULL, K_STRING, OFF (master_key_file), 0, 0,
+    "file holding the master key; without either, <data dir>/master.key is used or created" },
+  { "--head-ttl", "BULWARK_HEAD_TTL", "86400", K_ULONG, OFF (head_ttl_s), BW_HEAD_TTL_MIN_S,
+    30ul * 86400, "seconds a signed bundle head is valid (re-signed at half)" },
+  { "--public-url", "BULWARK_PUBLIC_URL", NULL, K_STRING, OFF (public_url), 0, 0,
+    "public base URL of this service, the heads' issuer [default: http://<listen>]" },
+  { "--checkin-interval", "BULWARK_CHECKIN_INTERVAL", "60", K_ULONG, OFF (checkin_interval_s),
+    1, 86400, "seconds between agent check-ins" },
+  { "--checkin-jitter", "BULWARK_CHECKIN_JITTER", "10", K_ULONG, OFF (checkin_jitter_s), 0,
+    3600, "up to this many seconds agents add to each check-in interval" },
+  { "--stale-limit", "BULWARK_STALE_LIMIT", "604800", K_ULONG, OFF (stale_limit_s), 0,
+    365ul * 86400, "seconds after its head expired until an agent's decisions become deny" },
+  { "--event-retention-days", "BULWARK_EVENT_RETENTION_DAYS", "30", K_ULONG,
+    OFF (event_retention_days), 1, BW_EVENT_RETENTION_DAYS_MAX,
+    "days decision events are kept (older ones are refused at intake and dropped)" },
 };
 
 #define NOPTIONS (sizeof (options) / sizeof (options[0]))
@@ -169,6 +190,39 @@ resolve_listen (struct bw_config *cfg, char *err, size_t errlen)
   return 0;
 }
 
+/*
+ * The heads' `iss`: BULWARK_PUBLIC_URL as given (an http or https URL of
+ * printable ASCII, at most BW_PUBLIC_URL_MAX bytes), else http://<listen>.
+ */
+static int
+public_url (struct bw_config *cfg, char *err, size_t errlen)
+{
+  if (NULL == cfg->public_url)
+    {
+      size_t len = strlen ("http://") + strlen (cfg->listen) + 1;
+      cfg->public_url = malloc (len);
+      if (NULL == cfg->public_url)
+        {
+          snprintf (err, errlen, "out of memory");
+          return -1;
+        }
+      snprintf (cfg->public_url, len, "http://%s", cfg->listen);
+    }
+  const char *u = cfg->public_url;
+  bool printable = true;
+  for (const char *p = u; '\0' != *p; p++)
+    if (*p <= ' ' || *p > '~')
+      printable = false;
+  if (strlen (u) > BW_PUBLIC_URL_MAX || !printable
+      || (0 != strncmp (u, "http://", 7) && 0 != strncmp (u, "https://", 8)))
+    {
+      snprintf (err, errlen, "--public-url/BULWARK_PUBLIC_URL: expected an http:// or https:// "
+                "URL of at most %d printable characters", BW_PUBLIC_URL_MAX);
+      return -1;
+    }
+  return 0;
+}
+
 int
 bw_config_load (int argc, char *const *argv, struct bw_config *cfg, enum bw_command *cmd,
                 char *err, size_t errlen)
@@ -235,7 +289,9 @@ bw_config_load (int argc, char *const *argv, struct bw_config *cfg, enum bw_comm
       if (0 != set_value (cfg, o, value, o->flag, err, errlen))
         return -1;
     }
-  return resolve_listen (cfg, err, errlen);
+  if (0 != resolve_listen (cfg, err, errlen))
+    return -1;
+  return public_url (cfg, err, errlen);
 }
 
 void
@@ -272,5 +328,12 @@ bw_config_free (struct bw_config *cfg)
       OPENSSL_cleanse (cfg->bootstrap_token, strlen (cfg->bootstrap_token));
       free (cfg->bootstrap_token);
     }
+  if (NULL != cfg->master_key)
+    {
+      OPENSSL_cleanse (cfg->master_key, strlen (cfg->master_key));
+      free (cfg->master_key);
+    }
+  free (cfg->master_key_file);
+  free (cfg->public_url);
   memset (cfg, 0, sizeof (*cfg));
 }

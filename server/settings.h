@@ -38,11 +38,31 @@ struct bw_config
   unsigned long per_ip_connections; /**< concurrent connections per client IP */
   unsigned long shutdown_timeout_s; /**< grace for in-flight requests at shutdown */
   unsigned long connection_memory;  /**< libmicrohttpd per-connection memory, bytes */
+  /* The bundle protocol (DESIGN §6). */
+  char *master_key;                 /**< env only: 64 hex chars sealing the signing keys
+                                         (server/master_key.h); wiped by bw_config_free; NULL if unset */
+  char *master_key_file;            /**< file holding the master key; NULL if unset */
+  unsigned long head_ttl_s;         /**< lifetime of a signed bundle head, seconds */
+  char *public_url;                 /**< public base URL of the service: the heads' `iss`;
+                                         "http://<listen>" unless set */
+  unsigned long checkin_interval_s; /**< seconds between agent check-ins (bundle settings) */
+  unsigned long checkin_jitter_s;   /**< up to this many seconds added to each interval */
+  unsigned long stale_limit_s;      /**< seconds after its head expired until an agent's
+                                         decisions become deny (DESIGN §4 step 7) */
+  unsigned long event_retention_days; /**< decision events older than this many days are
+                                           refused at intake and their partitions dropped
+                                           (DESIGN §7, server/event_upkeep.h) */
 };
 
 /** Bounds of numeric options. */
 #define BW_POOL_SIZE_MAX 256
 #define BW_BODY_LIMIT_MAX (64ul * 1024 * 1024)
+/** Shortest head lifetime, seconds (re-signing runs every quarter of it). */
+#define BW_HEAD_TTL_MIN_S 60
+/** Longest public URL (the heads' `iss`, lib/bundle_head.h BW_HEAD_ISS_MAX). */
+#define BW_PUBLIC_URL_MAX 255
+/** Longest event retention, days (ten years). */
+#define BW_EVENT_RETENTION_DAYS_MAX 3650
 
 /**
  * Parse @a argv (after the program name: an optional command word, then

@@ -33,6 +33,12 @@ const STOP_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 15000;
 /** Most server output attached to a failing test. */
 const LOG_TAIL_BYTES = 16384;
+/**
+ * BULWARK_MASTER_KEY of every bulwarkd the harness starts (opts.env may
+ * override it): one fixed key, so that restarts and replicas on one
+ * database open the signing keys sealed by each other.
+ */
+export const TEST_MASTER_KEY = crypto.createHash('sha256').update('bulwark API test master key').digest('hex');
 /** What a sanitizer report looks like on stderr. */
 export const SANITIZER_PATTERNS = [/ERROR: AddressSanitizer/, /runtime error:/, /LeakSanitizer/];
 
@@ -578,6 +584,7 @@ export class Bulwarkd
     const env = childEnv({
       ...(this.flagsOnly ? {} : { BULWARK_LISTEN: `127.0.0.1:${this.port}`, BULWARK_DATABASE_URL: this.db.url }),
       BULWARK_LOG_LEVEL: 'warn',
+      BULWARK_MASTER_KEY: TEST_MASTER_KEY,
       ...(this.token !== null ? { BULWARK_BOOTSTRAP_TOKEN: this.token } : {}),
       ...this.extraEnv,
     });

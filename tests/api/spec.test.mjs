@@ -24,6 +24,10 @@ const PERM_NAMES = {
   BW_PERM_POLICY_READ: 'policy.read',
   BW_PERM_POLICY_WRITE: 'policy.write',
   BW_PERM_POLICY_EVALUATE: 'policy.evaluate',
+  BW_PERM_AGENT_READ: 'agent.read',
+  BW_PERM_AGENT_WRITE: 'agent.write',
+  BW_PERM_KEY_WRITE: 'key.write',
+  BW_PERM_AGENT: 'agent',
 };
 
 function operations (spec)

@@ -72,6 +72,9 @@ START_TEST (test_error_contract_codes)
     { BW_E_INTERNAL, "internal_error", 500 },
     { BW_E_DB_UNAVAILABLE, "database_unavailable", 503 },
     { BW_E_SHUTTING_DOWN, "shutting_down", 503 },
+    { BW_E_AGENT_DISABLED, "agent_disabled", 403 },
+    { BW_E_ENROLL_SECRET_INVALID, "enroll_secret_invalid", 401 },
+    { BW_E_TOO_MANY_REQUESTS, "too_many_requests", 429 },
   };
   /* every code of the registry is one the contract names */
   ck_assert_uint_eq (sizeof (want) / sizeof (want[0]), BW_E__COUNT);
@@ -120,14 +123,18 @@ static const struct
   { BW_PERM_POLICY_READ, "policy.read", { true, true, true, true, true } },
   { BW_PERM_POLICY_WRITE, "policy.write", { true, true, false, false, false } },
   { BW_PERM_POLICY_EVALUATE, "policy.evaluate", { true, true, true, true, true } },
+  { BW_PERM_AGENT_READ, "agent.read", { true, true, true, true, true } },
+  { BW_PERM_AGENT_WRITE, "agent.write", { true, true, false, false, false } },
+  { BW_PERM_KEY_WRITE, "key.write", { true, false, false, false, false } },
 };
 
 START_TEST (test_permission_table)
 {
   size_t n = sizeof (contract_perms) / sizeof (contract_perms[0]);
   /* Every permission a role can hold is in the contract table; only NONE
-     (public) and PLATFORM are not. */
-  ck_assert_uint_eq (n, BW_PERM__COUNT - 2);
+     (public), PLATFORM and AGENT (an agent credential) are not. */
+  ck_assert_uint_eq (n, BW_PERM__COUNT - 3);
+  ck_assert (!bw_role_allows (BW_ROLE_OWNER, BW_PERM_AGENT));
   for (size_t i = 0; i < n; i++)
     {
       ck_assert_str_eq (bw_perm_name (contract_perms[i].perm), contract_perms[i].name);

@@ -1,0 +1,324 @@
+/*
+ * The local decision (DESIGN §4) and its event (DESIGN §7).
+ *
+ * The agent decides offline, from the bundle on disk, with the server's own
+ * evaluator: a laptop on a plane enforces the same policy as one online.
+ * What it cannot know it does not guess: no bundle, a damaged one, or one
+ * stale past its limit decides deny with reason policy_error.
+ */
+#include "config.h"
+#include "agent/check.h"
+
+#include "agent/spool.h"
+#include "agent/state.h"
+#include "agent/sync.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/** Longest context string the request format takes (lib/decision_request.c). */
+#define CONTEXT_TEXT_MAX 200
+
+/* ---- the request (DESIGN §4 "Decision requests") ---- */
+
+/* Say what is wrong with the command line; NULL, for build_request to return. */
+static json_t *
+usage_error (const char *msg)
+{
+  fprintf (stderr, "bulwark-agent check: %s\n", msg);
+  return NULL;
+}
+
+static int
+parse_port (const char *s, json_int_t *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol (s, &end, 10);
+  if (0 != errno || end == s || '\0' != *end || v < 1 || v > 65535)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* An IP literal (IPv4 dotted quad, IPv6 bare or in brackets) goes in `ip`, a name in `host`. */
+static bool
+is_ip (const char *s)
+{
+  unsigned char buf[16];
+  char tmp[64];
+  size_t n = strlen (s);
+  if (n >= 2 && '[' == s[0] && ']' == s[n - 1] && n - 2 < sizeof (tmp))
+    {
+      memcpy (tmp, s + 1, n - 2);
+      tmp[n - 2] = '\0';
+      s = tmp;
+    }
+  return 1 == inet_pton (AF_INET, s, buf) || 1 == inet_pton (AF_INET6, s, buf);
+}
+
+/* A path as the request wants it: absolute or "~/"; a relative one is taken from the cwd. */
+static json_t *
+request_path (const char *p)
+{
+  if ('/' == p[0] || 0 == strncmp (p, "~/", 2))
+    return json_string (p);
+  if (0 == strcmp (p, "~"))
+    return json_string ("~/");
+  char cwd[4096];
+  if (NULL == getcwd (cwd, sizeof (cwd)))
+    return NULL;
+  size_t n = strlen (cwd) + strlen (p) + 2;
+  char *abs = malloc (n);
+  if (NULL == abs)
+    return NULL;
+  snprintf (abs, n, "%s/%s", cwd, p);
+  json_t *j = json_string (abs);
+  free (abs);
+  return j;
+}
+
+/* {surface, action, resource} from the command line; NULL after a usage message. */
+static json_t *
+build_request (int argc, char **argv, const struct ag_check_options *o)
+{
+  if (argc < 1)
+    return usage_error ("which surface? network, filesystem, credentials or mcp");
+  const char *surface = argv[0];
+  json_int_t port;
+  if (0 == strcmp (surface, "network"))
+    {
+      if (3 != argc || 0 != parse_port (argv[2], &port))
+        return usage_error ("network <host|ip> <port 1-65535>");
+      return json_pack ("{s:s, s:s, s:{s:s, s:I}}", "surface", surface, "action", "connect",
+                        "resource", is_ip (argv[1]) ? "ip" : "host", argv[1], "port", port);
+    }
+  if (0 == strcmp (surface, "filesystem"))
+    {
+      if (3 != argc || (0 != strcmp (argv[2], "read") && 0 != strcmp (argv[2], "write")))
+        return usage_error ("filesystem <path> read|write");
+      json_t *path = request_path (argv[1]);
+      if (NULL == path)
+        return usage_error ("cannot resolve the path");
+      return json_pack ("{s:s, s:s, s:{s:o, s:s}}", "surface", surface, "action", argv[2],
+                        "resource", "path", path, "access", argv[2]);
+    }
+  if (0 == strcmp (surface, "credentials"))
+    {
+      if (3 != argc)
+        return usage_error ("credentials <credential> <host|mcp-server>");
+      /* Hosts never contain '/'; MCP server names (io.github.x/y) always do. */
+      return json_pack ("{s:s, s:s, s:{s:s, s:s}}", "surface", surface, "action", "use", "resource",
+                        "credential", argv[1],
+                        NULL != strchr (argv[2], '/') ? "mcp_server" : "host", argv[2]);
+    }
+  if (0 == strcmp (surface, "mcp"))
+    {
+      if (2 != argc && 3 != argc)
+        return usage_error ("mcp <server> [<tool>]");
+      json_t *res = json_pack ("{s:s}", "server", argv[1]);
+      if (3 == argc)
+        {
+          json_object_set_new (res, "tool", json_string (argv[2]));
+          if (o->read_only)
+            json_object_set_new (res, "annotations", json_pack ("{s:b}", "read_only", 1));
+        }
+      return json_pack ("{s:s, s:s, s:o}", "surface", surface, "action",
+                        3 == argc ? "invoke_tool" : "list_tools", "resource", res);
+    }
+  return usage_error ("unknown surface (network, filesystem, credentials, mcp)");
+}
+
+/* context: {home, session, client}; *session is the id used (borrowed from the object). */
+static int
+add_context (json_t *req, const char **session)
+{
+  char id[37];
+  const char *home = getenv ("HOME");
+  const char *sid = getenv ("BULWARK_SESSION_ID");
+  json_t *ctx = json_object ();
+  if (NULL != home && '/' == home[0])
+    json_object_set_new (ctx, "home", json_string (home));
+  if (NULL == sid || '\0' == sid[0] || strlen (sid) > CONTEXT_TEXT_MAX)
+    {
+      if (0 != ag_uuid7 (id))
+        return -1;
+      sid = id;
+    }
+  json_object_set_new (ctx, "session", json_string (sid));
+  json_object_set_new (ctx, "client", json_string ("bulwark-agent"));
+  json_object_set_new (req, "context", ctx);
+  *session = json_string_value (json_object_get (ctx, "session"));
+  return NULL == *session ? -1 : 0;
+}
+
+/* ---- the event (DESIGN §7) ---- */
+
+static void
+rfc3339_now (char out[32])
+{
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  size_t n = strftime (out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static json_t *
+rule_json (const struct bw_decision_result *r)
+{
+  if (r->deciding < 0)
+    return json_null ();
+  const struct bw_rule_match *m = &r->matched[r->deciding];
+  return json_pack ("{s:s, s:I, s:s}", "policy_id", m->policy_id, "revision",
+                    (json_int_t) m->revision, "rule_id", m->rule_id);
+}
+
+/*
+ * The event of one decision.  No argument values, prompts or secrets: the
+ * resource is what the request named, nothing more.  event_id and seq are
+ * added by the spool.
+ */
+static json_t *
+build_event (const json_t *req, const struct bw_decision_result *r, const struct ag_identity *id,
+             bool enrolled, const char *session, const struct ag_active *act)
+{
+  char now[32];
+  rfc3339_now (now);
+  const char *agent = getenv ("BULWARK_SESSION_AGENT");
+  bool user = enrolled && 0 == strcmp (id->subject_kind, "user");
+  const char *mode
+    = r->deciding >= 0 && BW_MODE_AUDIT == r->matched[r->deciding].mode ? "audit" : "enforce";
+  json_t *session_j = json_pack ("{s:s, s:s}", "id", session, "client", "bulwark-agent");
+  /* The resource as the request named it, minus annotations (hints, not a resource). */
+  json_t *resource = json_deep_copy (json_object_get (req, "resource"));
+  json_object_del (resource, "annotations");
+  if (NULL != agent && '\0' != agent[0] && strlen (agent) <= CONTEXT_TEXT_MAX)
+    json_object_set_new (session_j, "agent", json_string (agent));
+  return json_pack ("{s:s, s:o, s:o, s:O, s:O, s:o, s:s, s:s, s:o, s:s, s:I}", "time", now, "user",
+                    user ? json_string (id->subject_id) : json_null (), "session", session_j,
+                    "surface", json_object_get (req, "surface"), "action",
+                    json_object_get (req, "action"), "resource", resource, "decision",
+                    bw_decision_name (r->decision), "mode", mode, "rule", rule_json (r), "reason",
+                    bw_reason_name (r->reason), "bundle_version",
+                    /* 0: decided without a bundle */
+                    (json_int_t) (NULL != act->bundle ? act->head.bundle_version : 0));
+}
+
+/* ---- output ---- */
+
+static void
+print_line (const struct bw_decision_result *r, const struct ag_active *act, bool stale)
+{
+  printf ("%s reason=%s", bw_decision_name (r->decision), bw_reason_name (r->reason));
+  if (r->deciding >= 0)
+    {
+      const struct bw_rule_match *m = &r->matched[r->deciding];
+      printf (" policy_id=%s revision=%lld rule_id=%s", m->policy_id, (long long) m->revision,
+              m->rule_id);
+    }
+  else
+    printf (" rule=none");
+  if (NULL != act->bundle)
+    printf (" bundle_version=%llu", (unsigned long long) act->head.bundle_version);
+  else
+    printf (" bundle_version=none");
+  printf ("%s\n", stale ? " stale" : "");
+}
+
+static void
+print_json (const struct bw_decision_result *r, const struct ag_active *act, bool stale,
+            json_t *req, const char *spooled, uint64_t seq)
+{
+  json_t *j = bw_decision_result_json (r);
+  if (NULL == j)
+    return;
+  json_object_set_new (j, "bundle_version",
+                       NULL != act->bundle ? json_integer ((json_int_t) act->head.bundle_version)
+                                           : json_null ());
+  json_object_set_new (j, "stale", json_boolean (stale));
+  json_object_set (j, "request", req);
+  json_object_set_new (j, "event",
+                       json_pack ("{s:s, s:o}", "spool", spooled, "seq",
+                                  seq ? json_integer ((json_int_t) seq) : json_null ()));
+  char *s = json_dumps (j, JSON_COMPACT | JSON_SORT_KEYS);
+  if (NULL != s)
+    printf ("%s\n", s);
+  free (s);
+  json_decref (j);
+}
+
+int
+ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_options *o)
+{
+  struct ag_identity id = { 0 };
+  struct ag_active act = { 0 };
+  struct bw_decision_request *dreq = NULL;
+  struct bw_decision_result res;
+  const char *session = NULL;
+  int code = AG_EXIT_USAGE;
+
+  json_t *req = build_request (argc, argv, o);
+  json_t *errors = json_array ();
+  if (NULL == req || NULL == errors || 0 != add_context (req, &session))
+    goto done;
+  dreq = bw_decision_request_parse (req, "", errors);
+  if (NULL == dreq)
+    {
+      /* Not normalizable (DESIGN §4): an error, never a guess. */
+      size_t i;
+      json_t *e;
+      json_array_foreach (errors, i, e) fprintf (
+        stderr, "bulwark-agent check: %s: %s\n", json_string_value (json_object_get (e, "pointer")),
+        json_string_value (json_object_get (e, "message")));
+      goto done;
+    }
+
+  bool enrolled = 0 == ag_identity_load (dir, &id);
+  int ar = ag_active_load (dir, &act);
+  if (ar < 0)
+    fprintf (stderr, "bulwark-agent check: the stored bundle is damaged: deciding deny\n");
+  const int64_t now = (int64_t) time (NULL);
+  bool stale = 0 == ar && now >= act.head.exp;
+  bool past_limit = stale && now - act.head.exp > (int64_t) act.bundle->settings.stale_limit_s;
+  if (0 == ar && !past_limit)
+    bw_evaluate (act.bundle->refs, act.bundle->n, dreq, &res);
+  else
+    {
+      /* A NULL policy is the evaluator's "unusable policy state": deny, policy_error. */
+      static const struct bw_policy_ref unusable = { .policy = NULL, .policy_id = "" };
+      bw_evaluate (&unusable, 1, dreq, &res);
+    }
+
+  /* The event is written before the answer is shown: a decision is never unrecorded. */
+  const char *spooled = "none";
+  uint64_t seq = 0;
+  if (enrolled)
+    {
+      json_t *ev = build_event (req, &res, &id, enrolled, session, &act);
+      int sr = NULL == ev ? -1 : ag_spool_append (dir, ev, &seq);
+      json_decref (ev);
+      spooled = 0 == sr ? "spooled" : 1 == sr ? "dropped" : "error";
+      if (sr < 0)
+        fprintf (stderr, "bulwark-agent check: cannot spool the event in %s: %s\n", dir,
+                 strerror (errno));
+    }
+  if (o->json)
+    print_json (&res, &act, stale, req, spooled, seq);
+  else
+    print_line (&res, &act, stale);
+  code = BW_DECISION_ALLOW == res.decision ? AG_EXIT_OK : AG_EXIT_FAIL;
+done:
+  bw_decision_request_free (dreq);
+  json_decref (req);
+  json_decref (errors);
+  ag_active_clear (&act);
+  ag_identity_clear (&id);
+  return code;
+}

@@ -1,0 +1,487 @@
+/*
+ * The event spool (see spool.h).
+ *
+ * Appenders (`check`, several processes at once) and the one uploader
+ * (`run`, which holds run.lock) take spool.lock around every touch of the
+ * files, but the uploader never holds it across the network: it copies a
+ * batch out, sends it, and only then, locked again, cuts the acknowledged
+ * bytes off the front.  Appends made meanwhile are past those bytes, so
+ * they survive the cut.
+ */
+#include "config.h"
+#include "agent/spool.h"
+
+#include "agent/state.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/** Bodies smaller than this are sent as they are: gzip would not pay for itself. */
+#define GZIP_MIN_BYTES 1024
+/** Seconds an event upload may take. */
+#define UPLOAD_TIMEOUT_S 60
+
+static size_t
+spool_max (void)
+{
+  const char *v = getenv ("BULWARK_AGENT_SPOOL_MAX_BYTES");
+  if (NULL != v && '\0' != v[0])
+    {
+      char *end;
+      unsigned long long n = strtoull (v, &end, 10);
+      if ('\0' == *end && n > 0 && n <= 1024ull * 1024 * 1024)
+        return (size_t) n;
+    }
+  return AG_SPOOL_MAX_BYTES;
+}
+
+/* flock(2) on spool.lock; the fd, or -1. */
+static int
+lock_spool (const char *dir)
+{
+  char path[AG_PATH_MAX + 64];
+  if ((size_t) snprintf (path, sizeof (path), "%s/spool.lock", dir) >= sizeof (path))
+    return -1;
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  while (0 != flock (fd, LOCK_EX))
+    if (EINTR != errno)
+      {
+        close (fd);
+        return -1;
+      }
+  return fd;
+}
+
+static void
+unlock_spool (int fd)
+{
+  if (fd >= 0)
+    close (fd); /* releases the flock */
+}
+
+static int
+counters_load (const char *dir, uint64_t *last_seq, uint64_t *dropped)
+{
+  char *buf;
+  size_t len;
+  *last_seq = 0;
+  *dropped = 0;
+  int r = ag_file_read (dir, "events.json", 4096, &buf, &len);
+  if (1 == r)
+    return 0;
+  if (0 != r)
+    return -1;
+  json_t *j = json_loadb (buf, len, JSON_REJECT_DUPLICATES, NULL);
+  free (buf);
+  json_t *s = json_object_get (j, "last_seq"), *d = json_object_get (j, "dropped");
+  r = (json_is_integer (s) && json_is_integer (d) && json_integer_value (s) >= 0
+       && json_integer_value (d) >= 0)
+        ? 0
+        : -1;
+  if (0 == r)
+    {
+      *last_seq = (uint64_t) json_integer_value (s);
+      *dropped = (uint64_t) json_integer_value (d);
+    }
+  json_decref (j);
+  return r;
+}
+
+static int
+counters_save (const char *dir, uint64_t last_seq, uint64_t dropped)
+{
+  char buf[96];
+  int n = snprintf (buf, sizeof (buf), "{\"dropped\":%llu,\"last_seq\":%llu}",
+                    (unsigned long long) dropped, (unsigned long long) last_seq);
+  return ag_file_replace (dir, "events.json", buf, (size_t) n);
+}
+
+/*
+ * Append @len bytes to file @name unless it would then exceed @max.
+ * 0 written and synced; 1 full; -1 error.
+ */
+static int
+append_file (const char *dir, const char *name, const char *data, size_t len, size_t max)
+{
+  char path[AG_PATH_MAX + 64];
+  struct stat sb;
+  if ((size_t) snprintf (path, sizeof (path), "%s/%s", dir, name) >= sizeof (path))
+    return -1;
+  bool existed = 0 == stat (path, &sb);
+  int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  if (0 != fstat (fd, &sb))
+    goto fail;
+  if ((uint64_t) sb.st_size + len > max)
+    {
+      close (fd);
+      return 1;
+    }
+  while (len > 0)
+    {
+      ssize_t w = write (fd, data, len);
+      if (w < 0 && EINTR == errno)
+        continue;
+      if (w <= 0)
+        goto fail;
+      data += w;
+      len -= (size_t) w;
+    }
+  if (0 != fsync (fd))
+    goto fail;
+  close (fd);
+  if (!existed)
+    {
+      /* A new file's name must reach the disk too. */
+      int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0)
+        {
+          (void) fsync (dfd);
+          close (dfd);
+        }
+    }
+  return 0;
+fail:
+  close (fd);
+  return -1;
+}
+
+int
+ag_uuid7 (char out[37])
+{
+  unsigned char b[16];
+  struct timespec ts;
+  if (0 != bw_random (b, sizeof (b)) || 0 != clock_gettime (CLOCK_REALTIME, &ts))
+    return -1;
+  uint64_t ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+  for (int i = 0; i < 6; i++)
+    b[i] = (unsigned char) (ms >> (40 - 8 * i));
+  b[6] = (unsigned char) (0x70 | (b[6] & 0x0f)); /* version 7 */
+  b[8] = (unsigned char) (0x80 | (b[8] & 0x3f)); /* variant 10 */
+  char hex[33];
+  bw_hex (b, sizeof (b), hex);
+  snprintf (out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+  return 0;
+}
+
+int
+ag_spool_append (const char *dir, json_t *event, uint64_t *seq_out)
+{
+  uint64_t last_seq, dropped;
+  char id[37];
+  int ret = -1;
+  char *line = NULL;
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  if (0 != counters_load (dir, &last_seq, &dropped) || 0 != ag_uuid7 (id))
+    goto done;
+  uint64_t seq = last_seq + 1;
+  if (0 != json_object_set_new (event, "event_id", json_string (id))
+      || 0 != json_object_set_new (event, "seq", json_integer ((json_int_t) seq)))
+    goto done;
+  line = json_dumps (event, JSON_COMPACT);
+  if (NULL == line)
+    goto done;
+  /* Reserve the number first: a crash below then leaves a gap, never a reused seq. */
+  if (0 != counters_save (dir, seq, dropped))
+    goto done;
+  if (NULL != seq_out)
+    *seq_out = seq;
+  size_t n = strlen (line);
+  int r = 1;
+  if (n + 1 <= AG_EVENT_LINE_MAX)
+    {
+      line[n] = '\n'; /* json_dumps's NUL; the length is passed */
+      r = append_file (dir, "spool.jsonl", line, n + 1, spool_max ());
+    }
+  if (r < 0)
+    goto done;
+  if (1 == r && 0 != counters_save (dir, seq, dropped + 1))
+    goto done;
+  ret = r;
+done:
+  free (line);
+  unlock_spool (lock);
+  return ret;
+}
+
+int
+ag_spool_counts (const char *dir, struct ag_spool_counts *out)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  memset (out, 0, sizeof (*out));
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  int r = counters_load (dir, &out->last_seq, &out->dropped);
+  if (0 == r)
+    {
+      int rr = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
+      if (rr < 0)
+        r = -1;
+      for (size_t i = 0; i < len; i++)
+        out->spooled += '\n' == buf[i];
+      if (len > 0 && '\n' != buf[len - 1])
+        out->spooled++; /* a crash's partial last line still counts until it is moved aside */
+    }
+  free (buf);
+  unlock_spool (lock);
+  return r;
+}
+
+/* Cut the first @consumed bytes off spool.jsonl (they were the batch just handled). */
+static int
+spool_cut (const char *dir, size_t consumed)
+{
+  char *buf;
+  size_t len;
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  int r = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
+  if (0 == r && len >= consumed)
+    r = ag_file_replace (dir, "spool.jsonl", buf + consumed, len - consumed);
+  else
+    r = -1;
+  free (buf);
+  unlock_spool (lock);
+  return r;
+}
+
+/* Move a refused batch aside and count its events dropped. */
+static int
+reject (const char *dir, const char *lines, size_t len, uint64_t n)
+{
+  uint64_t last_seq, dropped;
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  int r = counters_load (dir, &last_seq, &dropped);
+  if (0 == r)
+    r = counters_save (dir, last_seq, dropped + n);
+  /* Kept for a human; when that file is full too, the events are still counted. */
+  if (0 == r)
+    (void) append_file (dir, "events.rejected.jsonl", lines, len, spool_max ());
+  unlock_spool (lock);
+  return r;
+}
+
+/* gzip (RFC 1952) of @in; malloc'd into *out.  0 or -1. */
+static int
+gzip_body (const char *in, size_t len, unsigned char **out, size_t *out_len)
+{
+  z_stream zs = { 0 };
+  if (Z_OK != deflateInit2 (&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
+    return -1;
+  uLong cap = deflateBound (&zs, (uLong) len);
+  unsigned char *buf = malloc (cap);
+  if (NULL == buf)
+    {
+      deflateEnd (&zs);
+      return -1;
+    }
+  zs.next_in = (Bytef *) in;
+  zs.avail_in = (uInt) len;
+  zs.next_out = buf;
+  zs.avail_out = (uInt) cap;
+  int r = deflate (&zs, Z_FINISH);
+  *out_len = zs.total_out;
+  deflateEnd (&zs);
+  if (Z_STREAM_END != r)
+    {
+      free (buf);
+      return -1;
+    }
+  *out = buf;
+  return 0;
+}
+
+/*
+ * The next batch: up to @max_events whole lines from the front of the
+ * spool that each parse as a JSON object, and at most
+ * AG_EVENTS_BATCH_BYTES.  *consumed is the bytes they take in the file;
+ * *bad is set when the first line is not an event (crash debris).
+ * Returns the number of events (0: spool empty or first line bad), -1 error.
+ */
+static long
+next_batch (const char *dir, unsigned max_events, char **lines, size_t *consumed, bool *bad)
+{
+  char *buf;
+  size_t len;
+  long n = 0;
+  size_t off = 0;
+  *lines = NULL;
+  *consumed = 0;
+  *bad = false;
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  int r = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
+  unlock_spool (lock);
+  if (1 == r)
+    return 0;
+  if (0 != r)
+    return -1;
+  while (off < len && (unsigned) n < max_events)
+    {
+      char *nl = memchr (buf + off, '\n', len - off);
+      size_t end = nl ? (size_t) (nl - buf) + 1 : len;
+      if (end > AG_EVENTS_BATCH_BYTES && n > 0)
+        break;
+      json_t *ev = json_loadb (buf + off, end - off, JSON_REJECT_DUPLICATES, NULL);
+      bool ok = json_is_object (ev);
+      json_decref (ev);
+      if (!ok)
+        {
+          if (0 == n)
+            {
+              *bad = true;
+              off = end;
+            }
+          break;
+        }
+      off = end;
+      n++;
+    }
+  *consumed = off;
+  *lines = buf;
+  return n;
+}
+
+/* {"events":[<line>,<line>...]} from @n newline-separated lines. */
+static char *
+batch_body (const char *lines, size_t len, size_t *body_len)
+{
+  char *body = malloc (len + 16);
+  if (NULL == body)
+    return NULL;
+  size_t o = 0;
+  memcpy (body, "{\"events\":[", 11);
+  o = 11;
+  for (size_t i = 0; i < len; i++)
+    {
+      if ('\n' == lines[i])
+        {
+          if (i + 1 < len)
+            body[o++] = ',';
+          continue;
+        }
+      body[o++] = lines[i];
+    }
+  memcpy (body + o, "]}", 2);
+  o += 2;
+  *body_len = o;
+  return body;
+}
+
+int
+ag_spool_upload (const char *dir, struct ag_http *http, unsigned batch_max,
+                 struct ag_upload_result *res)
+{
+  unsigned limit
+    = (0 == batch_max || batch_max > AG_EVENTS_BATCH_MAX) ? AG_EVENTS_BATCH_MAX : batch_max;
+  memset (res, 0, sizeof (*res));
+  res->retry_after_s = -1;
+  for (;;)
+    {
+      char *lines;
+      size_t consumed;
+      bool bad;
+      long n = next_batch (dir, limit, &lines, &consumed, &bad);
+      if (n < 0)
+        {
+          snprintf (res->err, sizeof (res->err), "spool:io");
+          return -1;
+        }
+      if (bad)
+        {
+          bw_log_json (BW_LOG_WARN, "event spool: unreadable line moved aside", NULL);
+          int r = reject (dir, lines, consumed, 1);
+          if (0 == r)
+            r = spool_cut (dir, consumed);
+          free (lines);
+          if (0 != r)
+            return -1;
+          res->rejected++;
+          continue;
+        }
+      if (0 == n)
+        {
+          free (lines);
+          return 0;
+        }
+      size_t body_len, gz_len = 0;
+      unsigned char *gz = NULL;
+      char *body = batch_body (lines, consumed, &body_len);
+      if (NULL == body)
+        {
+          free (lines);
+          return -1;
+        }
+      bool use_gz = body_len >= GZIP_MIN_BYTES && 0 == gzip_body (body, body_len, &gz, &gz_len);
+      struct ag_http_request rq = {
+        .method = "POST",
+        .path = "/api/v1/agent/events",
+        .body = use_gz ? (const void *) gz : body,
+        .body_len = use_gz ? gz_len : body_len,
+        .content_encoding = use_gz ? "gzip" : NULL,
+        .max_bytes = AG_HTTP_JSON_MAX,
+        .timeout_s = UPLOAD_TIMEOUT_S,
+      };
+      struct ag_http_response rs;
+      int hr = ag_http_do (http, &rq, &rs, res->err, sizeof (res->err));
+      free (body);
+      free (gz);
+      if (0 != hr)
+        {
+          free (lines);
+          return -1;
+        }
+      int r = 0;
+      if (202 == rs.status)
+        {
+          r = spool_cut (dir, consumed);
+          res->accepted += (uint64_t) n;
+        }
+      else if (413 == rs.status && n > 1)
+        limit = (unsigned) (n / 2); /* DESIGN §6: 413 splits the batch */
+      else if (400 == rs.status || 413 == rs.status)
+        {
+          /* The server will never take these: keep them for a human, count them lost. */
+          json_t *f = json_pack ("{s:I, s:I, s:s%}", "events", (json_int_t) n, "status",
+                                 (json_int_t) rs.status, "problem", rs.body, rs.len);
+          bw_log_json (BW_LOG_WARN, "event batch refused; moved to events.rejected.jsonl", f);
+          r = reject (dir, lines, consumed, (uint64_t) n);
+          if (0 == r)
+            r = spool_cut (dir, consumed);
+          res->rejected += (uint64_t) n;
+        }
+      else
+        {
+          res->status = rs.status;
+          res->retry_after_s = rs.retry_after_s;
+          res->problem = rs.body;
+          rs.body = NULL;
+          r = -1;
+        }
+      free (lines);
+      ag_http_response_clear (&rs);
+      if (0 != r)
+        return -1;
+    }
+}

@@ -130,29 +130,11 @@ append_file (const char *dir, const char *name, const char *data, size_t len, si
       close (fd);
       return 1;
     }
-  while (len > 0)
-    {
-      ssize_t w = write (fd, data, len);
-      if (w < 0 && EINTR == errno)
-        continue;
-      if (w <= 0)
-        goto fail;
-      data += w;
-      len -= (size_t) w;
-    }
-  if (0 != fsync (fd))
+  if (0 != ag_write_all (fd, data, len) || 0 != fsync (fd))
     goto fail;
   close (fd);
   if (!existed)
-    {
-      /* A new file's name must reach the disk too. */
-      int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0)
-        {
-          (void) fsync (dfd);
-          close (dfd);
-        }
-    }
+    (void) ag_fsync_dir (dir); /* a new file's name must reach the disk too */
   return 0;
 fail:
   close (fd);

@@ -79,8 +79,25 @@ join (char *out, size_t n, const char *dir, const char *name)
   return 0;
 }
 
-static int
-fsync_dir (const char *dir)
+int
+ag_write_all (int fd, const void *data, size_t len)
+{
+  const char *p = data;
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && EINTR == errno)
+        continue;
+      if (w <= 0)
+        return -1;
+      p += w;
+      len -= (size_t) w;
+    }
+  return 0;
+}
+
+int
+ag_fsync_dir (const char *dir)
 {
   int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -101,19 +118,7 @@ ag_file_replace (const char *dir, const char *name, const void *data, size_t len
   int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return -1;
-  const char *p = data;
-  size_t left = len;
-  while (left > 0)
-    {
-      ssize_t w = write (fd, p, left);
-      if (w < 0 && EINTR == errno)
-        continue;
-      if (w <= 0)
-        goto fail;
-      p += w;
-      left -= (size_t) w;
-    }
-  if (0 != fsync (fd))
+  if (0 != ag_write_all (fd, data, len) || 0 != fsync (fd))
     goto fail;
   if (0 != close (fd))
     {
@@ -123,7 +128,7 @@ ag_file_replace (const char *dir, const char *name, const void *data, size_t len
   fd = -1;
   if (0 != rename (tmp, final))
     goto fail;
-  return fsync_dir (dir);
+  return ag_fsync_dir (dir);
 fail:
   {
     int e = errno;

@@ -71,6 +71,12 @@ int ag_state_dir (const char *flag, char out[AG_PATH_MAX]);
 /** Create @a dir (and parents) with mode 0700.  @return 0 or -1 (errno set). */
 int ag_state_mkdir (const char *dir);
 
+/** Write all @a len bytes to @a fd, retrying short writes and EINTR.  @return 0 or -1 (errno). */
+int ag_write_all (int fd, const void *data, size_t len);
+
+/** fsync directory @a dir, so that a created or renamed name in it is durable.  @return 0 or -1. */
+int ag_fsync_dir (const char *dir);
+
 /**
  * Replace file @a name in @a dir with @a len bytes at @a data, mode 0600:
  * write a temporary file, fsync, rename over, fsync the directory.

@@ -17,17 +17,6 @@
 /* RFC 9111 §5.2.2: one year, never revalidated (the address is the hash). */
 #define BUNDLE_CACHE_CONTROL "private, max-age=31536000, immutable"
 
-static bool
-sha256_hex_valid (const char *s)
-{
-  size_t n = 0;
-
-  for (; n < BW_SHA256_HEX_LEN; n++)
-    if (!(('0' <= s[n] && s[n] <= '9') || ('a' <= s[n] && s[n] <= 'f')))
-      return false;
-  return '\0' == s[n];
-}
-
 enum bw_step
 api_agent_bundle_get (struct bw_request *rq)
 {
@@ -37,7 +26,7 @@ api_agent_bundle_get (struct bw_request *rq)
   char etag[BW_SHA256_HEX_LEN + 3];
   enum db_qs qs;
 
-  if (NULL == sha256 || !sha256_hex_valid (sha256))
+  if (NULL == sha256 || !bw_sha256_hex_valid (sha256))
     return bw_reply_problem (rq, BW_E_NOT_FOUND, "no such bundle", NULL);
   /* exists for this agent's org first: a 304 must not tell another org's agent anything */
   qs = bw_bundles_get (rq->principal.org_id, sha256, &body, &len);

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 #include <inttypes.h>
+#include "lib/crypto.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,17 +73,6 @@ static const char *const state_names[] = {
 
 /* ---- validation ---- */
 
-static bool
-sha256_hex_valid (const char *s)
-{
-  size_t n = 0;
-
-  for (; n < BW_SHA256_HEX_LEN; n++)
-    if (!(('0' <= s[n] && s[n] <= '9') || ('a' <= s[n] && s[n] <= 'f')))
-      return false;
-  return '\0' == s[n];
-}
-
 /*
  * Member @a key of @a obj: a JSON integer >= @a min (jansson refuses
  * numbers beyond int64 while parsing).  Reports at @a base "/" @a key.
@@ -131,7 +121,7 @@ parse_bundle (struct bw_errors *e, const json_t *v, struct reported_bundle *out)
   int_member (e, v, "version", 1, "/bundle", &out->version);
   int_member (e, v, "head_serial", 1, "/bundle", &out->head_serial);
   sha = bw_errors_string (e, v, "sha256", true, BW_SHA256_HEX_LEN, "/bundle");
-  if (NULL != sha && !sha256_hex_valid (sha))
+  if (NULL != sha && !bw_sha256_hex_valid (sha))
     {
       bw_errors_add (e, "must be 64 lowercase hex digits", "/bundle/sha256");
       sha = NULL;

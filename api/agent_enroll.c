@@ -13,6 +13,7 @@
  */
 #include "config.h"
 #include <pthread.h>
+#include "lib/clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,20 +64,11 @@ static struct
   uint64_t last_ns;
 } bucket = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t
-mono_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
-}
-
 /* Take one token.  @return false when the bucket is empty. */
 static bool
 rate_take (void)
 {
-  uint64_t now = mono_ns ();
+  uint64_t now = bw_monotonic_ns ();
   bool ok;
 
   pthread_mutex_lock (&bucket.lock);

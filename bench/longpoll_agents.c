@@ -8,8 +8,7 @@
  * CREDENTIALS_FILE holds agent credentials, one a line; connection i uses
  * line i mod (lines).  Each connection: one check-in with bundle null to
  * learn the current {version, sha256, head_serial}, then the nothing-changed
- * check-in with
- * `Prefer: wait=WAIT_S`, which the server parks.  A `current` answer (the
+ * check-in with `Prefer: wait=WAIT_S`, which the server parks.  A `current` answer (the
  * wait ran out) is sent again, as an agent would; an `update` or `refresh`
  * answer is timestamped and ends that connection's work (it stays open).
  * At most RAMP connections are between connect and parking at once, so the

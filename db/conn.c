@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "db/db.h"
+#include "lib/clock.h"
 #include "db/internal.h"
 #include "lib/log.h"
 
@@ -73,14 +74,6 @@ static atomic_uint_fast64_t st_tx_retries;
 
 
 /** Monotonic clock in milliseconds. */
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 
 /** Length of @a msg without the line breaks libpq ends its messages with. */
 static size_t
@@ -161,7 +154,7 @@ conn_open (unsigned int gen)
   char *target = conninfo_copy ();
   tls.failed = true;
   tls.failed_gen = gen;
-  tls.failed_at_ms = now_ms ();
+  tls.failed_at_ms = (bw_monotonic_ns () / 1000000u);
   if (NULL == target)
     {
       bw_logf (BW_LOG_ERROR, "db: no connection string (db_init not called or out of memory)");
@@ -256,7 +249,7 @@ db_conn (void)
       conn_close ();
     }
   if (tls.failed && tls.failed_gen == gen
-      && now_ms () - tls.failed_at_ms < DB_RECONNECT_INTERVAL_MS)
+      && (bw_monotonic_ns () / 1000000u) - tls.failed_at_ms < DB_RECONNECT_INTERVAL_MS)
     return NULL;
   return conn_open (gen);
 }

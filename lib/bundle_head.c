@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "lib/bundle_head.h"
+#include "lib/crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,24 +46,13 @@ bw_head_error_name (enum bw_head_error e)
   return "unknown";
 }
 
-static bool
-sha256_hex_valid (const char *s)
-{
-  if (strlen (s) != BW_SHA256_HEX_LEN)
-    return false;
-  for (size_t i = 0; i < BW_SHA256_HEX_LEN; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return false;
-  return true;
-}
-
 /* Whether claims @a c are well-formed (what bw_head_sign writes and bw_head_verify accepts). */
 static bool
 claims_valid (const struct bw_head_claims *c)
 {
   size_t iss_len = strnlen (c->iss, sizeof (c->iss));
   return iss_len > 0 && iss_len <= BW_HEAD_ISS_MAX && bw_uuid_valid (c->sub)
-         && bw_uuid_valid (c->aud) && sha256_hex_valid (c->sha256) && c->bundle_version <= INT64_MAX
+         && bw_uuid_valid (c->aud) && bw_sha256_hex_valid (c->sha256) && c->bundle_version <= INT64_MAX
          && c->head_serial <= INT64_MAX && c->length <= INT64_MAX && c->keyset_version <= INT64_MAX
          && c->iat >= 0 && c->exp >= c->iat;
 }

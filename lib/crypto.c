@@ -4,6 +4,8 @@
 #include "config.h"
 #include "lib/crypto.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -78,4 +80,85 @@ bool
 bw_consttime_eq (const void *a, const void *b, size_t len)
 {
   return 0 == CRYPTO_memcmp (a, b, len);
+}
+
+static int
+b64url_value (unsigned char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if ('-' == c)
+    return 62;
+  if ('_' == c)
+    return 63;
+  return -1;
+}
+
+/*
+ * Strict: only the RFC 4648 §5 alphabet, no padding, no whitespace, a
+ * length that some byte string encodes to (not 1 mod 4), and zero bits
+ * where the last character has more bits than the data: every byte
+ * string then has exactly one accepted encoding.
+ */
+unsigned char *
+bw_b64url_decode (const char *in, size_t in_len, size_t *out_len)
+{
+  if (NULL == in || in_len % 4 == 1 || in_len > SIZE_MAX / 3)
+    return NULL;
+  size_t cap = in_len / 4 * 3 + 3;
+  unsigned char *out = malloc (cap + 1);
+  if (NULL == out)
+    return NULL;
+  size_t o = 0;
+  uint32_t acc = 0;
+  unsigned int bits = 0;
+  for (size_t i = 0; i < in_len; i++)
+    {
+      int v = b64url_value ((unsigned char) in[i]);
+      if (v < 0)
+        {
+          free (out);
+          return NULL;
+        }
+      acc = (acc << 6) | (uint32_t) v;
+      bits += 6;
+      if (bits >= 8)
+        {
+          bits -= 8;
+          out[o++] = (unsigned char) (acc >> bits);
+          acc &= (1u << bits) - 1;
+        }
+    }
+  if (0 != acc)
+    {
+      free (out);
+      return NULL;
+    }
+  out[o] = '\0';
+  *out_len = o;
+  return out;
+}
+
+bool
+bw_b64url_valid (const char *s, size_t len)
+{
+  for (size_t i = 0; i < len; i++)
+    if (b64url_value ((unsigned char) s[i]) < 0)
+      return false;
+  return true;
+}
+
+bool
+bw_sha256_hex_valid (const char *s)
+{
+  size_t n = 0;
+
+  for (; n < BW_SHA256_HEX_LEN; n++)
+    if (!(('0' <= s[n] && s[n] <= '9') || ('a' <= s[n] && s[n] <= 'f')))
+      return false;
+  return '\0' == s[n];
 }

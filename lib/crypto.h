@@ -26,11 +26,25 @@ void bw_hex (const unsigned char *in, size_t len, char *out);
 /** Lowercase hex SHA-256 of @a data: 64 chars + NUL into @a out. */
 void bw_sha256_hex (const void *data, size_t len, char out[BW_SHA256_HEX_LEN + 1]);
 
+/** Whether @a s is exactly BW_SHA256_HEX_LEN lowercase hex digits (a bw_sha256_hex output). */
+bool bw_sha256_hex_valid (const char *s);
+
 /**
  * base64url without padding (RFC 4648 §5) of @a len bytes into @a out,
  * which must hold 4*ceil(len/3)+1 chars.  @return chars written (excl. NUL).
  */
 size_t bw_b64url_encode (const unsigned char *in, size_t len, char *out);
+
+/**
+ * Decode base64url without padding (RFC 4648 §5), strictly: only the URL
+ * alphabet, no padding or whitespace, and zero trailing bits.
+ * @param[out] out_len  decoded bytes
+ * @return malloc'd bytes plus a NUL (caller frees), or NULL if invalid.
+ */
+unsigned char *bw_b64url_decode (const char *in, size_t in_len, size_t *out_len);
+
+/** Whether the @a len chars at @a s are all of the base64url alphabet. */
+bool bw_b64url_valid (const char *s, size_t len);
 
 /** Constant-time equality of two @a len-byte buffers. */
 bool bw_consttime_eq (const void *a, const void *b, size_t len);

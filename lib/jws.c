@@ -55,69 +55,6 @@ static const unsigned char p256_order[P256_LEN] = {
   0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 };
 
-/* ---- base64url ---- */
-
-static int
-b64url_value (unsigned char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if ('-' == c)
-    return 62;
-  if ('_' == c)
-    return 63;
-  return -1;
-}
-
-/*
- * Strict: only the RFC 4648 §5 alphabet, no padding, no whitespace, a
- * length that some byte string encodes to (not 1 mod 4), and zero bits
- * where the last character has more bits than the data: every byte
- * string then has exactly one accepted encoding.
- */
-unsigned char *
-bw_b64url_decode (const char *in, size_t in_len, size_t *out_len)
-{
-  if (NULL == in || in_len % 4 == 1 || in_len > SIZE_MAX / 3)
-    return NULL;
-  size_t cap = in_len / 4 * 3 + 3;
-  unsigned char *out = malloc (cap + 1);
-  if (NULL == out)
-    return NULL;
-  size_t o = 0;
-  uint32_t acc = 0;
-  unsigned int bits = 0;
-  for (size_t i = 0; i < in_len; i++)
-    {
-      int v = b64url_value ((unsigned char) in[i]);
-      if (v < 0)
-        {
-          free (out);
-          return NULL;
-        }
-      acc = (acc << 6) | (uint32_t) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[o++] = (unsigned char) (acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  if (0 != acc)
-    {
-      free (out);
-      return NULL;
-    }
-  out[o] = '\0';
-  *out_len = o;
-  return out;
-}
-
 /* malloc'd base64url of @a len bytes, or NULL. */
 static char *
 b64url_dup (const void *in, size_t len)
@@ -625,16 +562,6 @@ cleanup:
   return rc;
 }
 
-/* Whether @a s (@a len chars) uses only the base64url alphabet. */
-static bool
-b64url_chars (const char *s, size_t len)
-{
-  for (size_t i = 0; i < len; i++)
-    if (b64url_value ((unsigned char) s[i]) < 0)
-      return false;
-  return true;
-}
-
 enum bw_jws_error
 bw_jws_verify_compact (const char *jws, const char *typ, bw_jws_key_lookup lookup, void *cls,
                        char **payload, size_t *payload_len, char kid[BW_KID_LEN + 1])
@@ -664,7 +591,7 @@ bw_jws_verify_compact (const char *jws, const char *typ, bw_jws_key_lookup looku
   const char *s64 = d2 + 1;
   size_t slen = len - (size_t) (s64 - jws);
   /* a third dot, or any character outside the alphabet, is not the compact form */
-  if (!b64url_chars (s64, slen) || 0 == plen)
+  if (!bw_b64url_valid (s64, slen) || 0 == plen)
     return BW_JWS_MALFORMED;
 
   rc = check_header (jws, hlen, typ, k);
@@ -782,7 +709,7 @@ bw_jws_verify_json (const json_t *doc, const char *typ, const char *const *requi
       const json_t *s = json_object_get (e, "signature");
       verified[i] = false;
       if (!json_is_object (e) || 2 != json_object_size (e) || !json_is_string (h)
-          || !json_is_string (s) || !b64url_chars (json_string_value (s), json_string_length (s)))
+          || !json_is_string (s) || !bw_b64url_valid (json_string_value (s), json_string_length (s)))
         {
           rc = BW_JWS_MALFORMED;
           goto cleanup;

@@ -124,7 +124,4 @@ enum bw_jws_error bw_jws_verify_json (const json_t *doc, const char *typ,
                                       bw_jws_key_lookup lookup, void *cls, char **payload,
                                       size_t *payload_len);
 
-/** base64url (RFC 4648 §5, padding refused) decoding.  @return malloc'd bytes, or NULL. */
-unsigned char *bw_b64url_decode (const char *in, size_t in_len, size_t *out_len);
-
 #endif

@@ -15,6 +15,12 @@
 
 static atomic_int min_level = BW_LOG_INFO;
 
+bool
+bw_log_enabled (enum bw_log_level level)
+{
+  return (int) level >= atomic_load (&min_level);
+}
+
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void

@@ -6,6 +6,7 @@
 #ifndef BW_LIB_LOG_H
 #define BW_LIB_LOG_H
 
+#include <stdbool.h>
 #include <jansson.h>
 
 /** Severity, lowest first. */
@@ -19,6 +20,9 @@ enum bw_log_level
 
 /** Lines below @a level are dropped.  Default: BW_LOG_INFO. */
 void bw_log_set_level (enum bw_log_level level);
+
+/** Whether a line at @a level would be written (skip building fields for nothing). */
+bool bw_log_enabled (enum bw_log_level level);
 
 /**
  * Parse "debug", "info", "warn" or "error".

@@ -20,6 +20,7 @@
  */
 #include "config.h"
 #include <pthread.h>
+#include "lib/clock.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,15 +80,6 @@ init_locks (void)
 {
   for (size_t i = 0; i < LOCK_STRIPES; i++)
     pthread_mutex_init (&stripes[i], NULL);
-}
-
-static uint64_t
-mono_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
 }
 
 /* The set of @a key: its first bytes (a SHA-256 output). */
@@ -268,7 +260,7 @@ bw_agent_auth (struct bw_request *rq)
     return BW_AGENT_AUTH_INVALID;
   pthread_once (&init_once, init_locks);
   bw_sha256 (credential, CREDENTIAL_LEN, e.key);
-  now = mono_ns ();
+  now = bw_monotonic_ns ();
   if (cache_get (e.key, now, &e))
     return answer (rq, &e);
 

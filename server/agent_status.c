@@ -6,6 +6,8 @@
  */
 #include "config.h"
 #include "server/agent_status.h"
+#include "lib/clock.h"
+#include "server/periodic.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -22,22 +24,9 @@ _Static_assert (0 == (STATUS_SLOTS & (STATUS_SLOTS - 1)), "slots: power of two")
 static struct
 {
   pthread_mutex_t lock;
-  pthread_cond_t wake;   /* stop requested (CLOCK_MONOTONIC) */
   struct db_agent_report *slots[STATUS_SLOTS]; /* owned; NULL when free */
   size_t used;
-  bool running;
-  bool stop;
-  pthread_t thread;
 } st = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int64_t
-wall_us (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* FNV-1a (agent ids are database uuids, not attacker-chosen). */
 static size_t
@@ -177,7 +166,7 @@ report_copy (const struct db_agent_report *r)
   if (NULL == c)
     return NULL;
   *c = *r;
-  c->seen_us = wall_us ();
+  c->seen_us = bw_realtime_us ();
   c->last_error = NULL;
   if (NULL != r->last_error && NULL == (c->last_error = strdup (r->last_error)))
     {
@@ -214,70 +203,21 @@ bw_agent_status_record (const struct db_agent_report *r)
     }
 }
 
-static void *
-flush_main (void *cls)
-{
-  bool stopping = false;
-
-  (void) cls;
-  while (!stopping)
-    {
-      struct timespec deadline;
-
-      clock_gettime (CLOCK_MONOTONIC, &deadline);
-      deadline.tv_sec += BW_AGENT_STATUS_FLUSH_S;
-      pthread_mutex_lock (&st.lock);
-      while (!st.stop && ETIMEDOUT != pthread_cond_timedwait (&st.wake, &st.lock, &deadline))
-        ;
-      stopping = st.stop;
-      pthread_mutex_unlock (&st.lock);
-      flush ();
-    }
-  db_thread_close ();
-  return NULL;
-}
+/* Its last run, at stop, flushes what is pending. */
+static struct bw_periodic flusher = {
+  .period_s = BW_AGENT_STATUS_FLUSH_S, .run_at_stop = true, .run = flush
+};
 
 int
 bw_agent_status_start (void)
 {
-  pthread_condattr_t attr;
-  int rc;
-
-  if (st.running)
-    return 0;
-  if (0 != pthread_condattr_init (&attr))
-    return -1;
-  rc = pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  if (0 == rc)
-    rc = pthread_cond_init (&st.wake, &attr);
-  pthread_condattr_destroy (&attr);
-  if (0 != rc)
-    return -1;
-  st.stop = false;
-  if (0 != pthread_create (&st.thread, NULL, flush_main, NULL))
-    {
-      pthread_cond_destroy (&st.wake);
-      return -1;
-    }
-  st.running = true;
-  return 0;
+  return bw_periodic_start (&flusher);
 }
 
 void
 bw_agent_status_stop (void)
 {
-  if (st.running)
-    {
-      pthread_mutex_lock (&st.lock);
-      st.stop = true;
-      pthread_cond_signal (&st.wake);
-      pthread_mutex_unlock (&st.lock);
-      pthread_join (st.thread, NULL); /* its last round flushes what is pending */
-      pthread_cond_destroy (&st.wake);
-      st.running = false;
-    }
-  else
-    flush (); /* never started: on the caller's connection */
+  bw_periodic_stop (&flusher); /* flushes, on the caller's connection if never started */
   /* what a failed last flush kept cannot be written any more */
   pthread_mutex_lock (&st.lock);
   for (size_t i = 0; i < STATUS_SLOTS; i++)

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 #include <errno.h>
+#include "lib/clock.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "server/auth.h"
+#include "server/periodic.h"
 
 /* Longest Authorization value looked at; longer ones are refused unread. */
 #define AUTH_HEADER_MAX 512
@@ -43,15 +45,6 @@ _Static_assert (BW_TOKEN_SECRET_LEN < BW_AUTH_BOOTSTRAP_MAX, "minted tokens fit 
 _Static_assert (0 == (LAST_USED_SLOTS & (LAST_USED_SLOTS - 1)), "slots: power of two");
 _Static_assert (sizeof (BW_TOKEN_PREFIX) == 5 && sizeof (PLATFORM_TOKEN_PREFIX) == 5,
                 "secret prefixes are 4 characters");
-
-static uint64_t
-mono_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
-}
 
 int
 bw_auth_secret_new (const char *prefix, char out[BW_TOKEN_SECRET_LEN + 1])
@@ -154,7 +147,7 @@ platform_store (uint64_t read_ns, bool exists, const char *sha256)
 static enum bw_auth_result
 platform_hash (bool *exists, char out[BW_SHA256_HEX_LEN + 1])
 {
-  uint64_t now = mono_ns ();
+  uint64_t now = bw_monotonic_ns ();
   enum db_qs qs;
 
   pthread_mutex_lock (&platform.lock);
@@ -188,22 +181,9 @@ struct lu_slot
 static struct
 {
   pthread_mutex_t lock;
-  pthread_cond_t wake;   /* stop requested (CLOCK_MONOTONIC, set in bw_auth_start) */
   struct lu_slot slots[LAST_USED_SLOTS];
   size_t used;
-  bool running;
-  bool stop;
-  pthread_t thread;
 } lu = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int64_t
-wall_us (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* FNV-1a (the ids are database uuids, not attacker-chosen). */
 static size_t
@@ -314,7 +294,7 @@ lu_flush (void)
 static void
 lu_record (const char *id)
 {
-  int64_t at = wall_us ();
+  int64_t at = bw_realtime_us ();
   int rc;
 
   pthread_mutex_lock (&lu.lock);
@@ -330,70 +310,21 @@ lu_record (const char *id)
     bw_logf (BW_LOG_WARN, "token last-used table full, one use not recorded");
 }
 
-static void *
-lu_main (void *cls)
-{
-  bool stopping = false;
-
-  while (!stopping)
-    {
-      struct timespec deadline;
-
-      clock_gettime (CLOCK_MONOTONIC, &deadline);
-      deadline.tv_sec += BW_TOKEN_LAST_USED_FLUSH_S;
-      pthread_mutex_lock (&lu.lock);
-      while (!lu.stop && ETIMEDOUT != pthread_cond_timedwait (&lu.wake, &lu.lock, &deadline))
-        ;
-      stopping = lu.stop;
-      pthread_mutex_unlock (&lu.lock);
-      lu_flush ();
-    }
-  db_thread_close ();
-  return NULL;
-}
+/* Its last run, at stop, flushes what is pending. */
+static struct bw_periodic lu_flusher = {
+  .period_s = BW_TOKEN_LAST_USED_FLUSH_S, .run_at_stop = true, .run = lu_flush
+};
 
 int
 bw_auth_start (void)
 {
-  pthread_condattr_t attr;
-  int rc;
-
-  if (lu.running)
-    return 0;
-  if (0 != pthread_condattr_init (&attr))
-    return -1;
-  rc = pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  if (0 == rc)
-    rc = pthread_cond_init (&lu.wake, &attr);
-  pthread_condattr_destroy (&attr);
-  if (0 != rc)
-    return -1;
-  lu.stop = false;
-  if (0 != pthread_create (&lu.thread, NULL, lu_main, NULL))
-    {
-      pthread_cond_destroy (&lu.wake);
-      return -1;
-    }
-  lu.running = true;
-  return 0;
+  return bw_periodic_start (&lu_flusher);
 }
 
 void
 bw_auth_stop (void)
 {
-  if (!lu.running)
-    {
-      /* never started: flush on the caller's connection */
-      lu_flush ();
-      return;
-    }
-  pthread_mutex_lock (&lu.lock);
-  lu.stop = true;
-  pthread_cond_signal (&lu.wake);
-  pthread_mutex_unlock (&lu.lock);
-  pthread_join (lu.thread, NULL);  /* its last round flushes what is pending */
-  pthread_cond_destroy (&lu.wake);
-  lu.running = false;
+  bw_periodic_stop (&lu_flusher); /* flushes, on the caller's connection if never started */
 }
 
 /* ---- authentication ---- */
@@ -484,7 +415,7 @@ platform_mint (enum db_qs (*store) (const char *sha256), char **out)
 {
   char token[BW_TOKEN_SECRET_LEN + 1];
   char sha256[BW_SHA256_HEX_LEN + 1];
-  uint64_t now = mono_ns ();
+  uint64_t now = bw_monotonic_ns ();
   enum db_qs qs;
   int rc = -1;
 
@@ -522,7 +453,7 @@ int
 bw_auth_platform_init (const char *bootstrap_token, char **printed)
 {
   char sha256[BW_SHA256_HEX_LEN + 1];
-  uint64_t now = mono_ns ();
+  uint64_t now = bw_monotonic_ns ();
   enum db_qs qs;
 
   *printed = NULL;

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "server/event_upkeep.h"
+#include "server/periodic.h"
 #include "db/event.h"
 #include "lib/log.h"
 
@@ -31,10 +32,6 @@ static struct
 static struct
 {
   pthread_mutex_t lock;
-  pthread_cond_t wake; /* stop requested (CLOCK_MONOTONIC) */
-  bool running;
-  bool stop;
-  pthread_t thread;
   unsigned long retention_days;
 } job = { .lock = PTHREAD_MUTEX_INITIALIZER, .retention_days = BW_EVENT_RETENTION_DAYS_DEFAULT };
 
@@ -217,66 +214,23 @@ upkeep_round (void)
   db_event_dropped_clear (&dropped);
 }
 
-static void *
-upkeep_main (void *cls)
-{
-  bool stopping = false;
-  while (!stopping)
-    {
-      upkeep_round ();
-      struct timespec deadline;
-      clock_gettime (CLOCK_MONOTONIC, &deadline);
-      deadline.tv_sec += BW_EVENT_UPKEEP_PERIOD_S;
-      pthread_mutex_lock (&job.lock);
-      while (!job.stop && ETIMEDOUT != pthread_cond_timedwait (&job.wake, &job.lock, &deadline))
-        ;
-      stopping = job.stop;
-      pthread_mutex_unlock (&job.lock);
-    }
-  db_thread_close ();
-  return NULL;
-}
+static struct bw_periodic upkeep = {
+  .period_s = BW_EVENT_UPKEEP_PERIOD_S, .run_at_start = true, .run = upkeep_round
+};
 
 int
 bw_event_upkeep_start (const struct bw_config *cfg)
 {
   pthread_mutex_lock (&job.lock);
   job.retention_days = cfg->event_retention_days;
-  job.stop = false;
   pthread_mutex_unlock (&job.lock);
-  if (job.running)
-    return 0;
-  pthread_condattr_t attr;
-  if (0 != pthread_condattr_init (&attr))
-    return -1;
-  int rc = pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  if (0 == rc)
-    rc = pthread_cond_init (&job.wake, &attr);
-  pthread_condattr_destroy (&attr);
-  if (0 != rc)
-    return -1;
-  if (0 != pthread_create (&job.thread, NULL, upkeep_main, NULL))
-    {
-      pthread_cond_destroy (&job.wake);
-      return -1;
-    }
-  job.running = true;
-  return 0;
+  return bw_periodic_start (&upkeep);
 }
 
 void
 bw_event_upkeep_stop (void)
 {
-  if (job.running)
-    {
-      pthread_mutex_lock (&job.lock);
-      job.stop = true;
-      pthread_cond_signal (&job.wake);
-      pthread_mutex_unlock (&job.lock);
-      pthread_join (job.thread, NULL);
-      pthread_cond_destroy (&job.wake);
-      job.running = false;
-    }
+  bw_periodic_stop (&upkeep);
   pthread_mutex_lock (&known.lock);
   free (known.days);
   known.days = NULL;

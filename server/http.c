@@ -12,6 +12,7 @@
  */
 #include "config.h"
 #include "server/http.h"
+#include "lib/clock.h"
 #include "server/auth.h"
 #include "server/longpoll.h"
 #include "server/inflate.h"
@@ -51,14 +52,6 @@ static struct MHD_Daemon *daemon_handle;
 static const struct bw_config *config;
 static atomic_int inflight;
 static atomic_bool shutting_down;
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 /* The declared Content-Length, or 0 when there is none. */
 static unsigned long long
@@ -431,23 +424,26 @@ on_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
   *con_cls = NULL;
   if (NULL == rq || (void *) &encoded_slash_marker == (void *) rq)
     return;
-  uint64_t elapsed_ns = now_ns () - rq->start_ns;
+  uint64_t elapsed_ns = bw_monotonic_ns () - rq->start_ns;
   double seconds = (double) elapsed_ns / 1e9;
   size_t route_index = (NULL != rq->route) ? bw_route_index (rq->route) : bw_routes_count;
   bw_metrics_observe (route_index, rq->method, rq->status, seconds);
-  json_t *fields = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s}",
-                              "method", rq->method,
-                              "route", (NULL != rq->route) ? rq->route->pattern : "unmatched",
-                              "path", rq->path, "status", (int) rq->status,
-                              "bytes", (json_int_t) rq->bytes_out,
-                              "latency_us", (json_int_t) (elapsed_ns / 1000),
-                              "request_id", rq->request_id,
-                              "remote", rq->remote_addr);
-  if (NULL != fields && '\0' != rq->principal.actor[0])
-    json_object_set_new (fields, "principal", json_string (rq->principal.actor));
-  if (NULL != fields && MHD_REQUEST_TERMINATED_COMPLETED_OK != toe)
-    json_object_set_new (fields, "terminated", json_integer (toe));
-  bw_log_json (BW_LOG_INFO, "request", fields);
+  if (bw_log_enabled (BW_LOG_INFO))
+    {
+      json_t *fields = json_pack ("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s}",
+                                  "method", rq->method,
+                                  "route", (NULL != rq->route) ? rq->route->pattern : "unmatched",
+                                  "path", rq->path, "status", (int) rq->status,
+                                  "bytes", (json_int_t) rq->bytes_out,
+                                  "latency_us", (json_int_t) (elapsed_ns / 1000),
+                                  "request_id", rq->request_id,
+                                  "remote", rq->remote_addr);
+      if (NULL != fields && '\0' != rq->principal.actor[0])
+        json_object_set_new (fields, "principal", json_string (rq->principal.actor));
+      if (NULL != fields && MHD_REQUEST_TERMINATED_COMPLETED_OK != toe)
+        json_object_set_new (fields, "terminated", json_integer (toe));
+      bw_log_json (BW_LOG_INFO, "request", fields);
+    }
   bw_longpoll_release (rq);
   bw_request_free (rq);
   atomic_fetch_sub (&inflight, 1);
@@ -542,8 +538,8 @@ bw_http_stop (unsigned long timeout_s)
   /* Parked check-ins answer now (and later parks resume at once): they
      count as in flight, and MHD_stop_daemon must find none suspended. */
   bw_longpoll_stop ();
-  uint64_t deadline = now_ns () + (uint64_t) timeout_s * 1000000000u;
-  while (atomic_load (&inflight) > 0 && now_ns () < deadline)
+  uint64_t deadline = bw_monotonic_ns () + (uint64_t) timeout_s * 1000000000u;
+  while (atomic_load (&inflight) > 0 && bw_monotonic_ns () < deadline)
     usleep (10000);
   if (atomic_load (&inflight) > 0)
     bw_log_json (BW_LOG_WARN, "shutdown timeout: closing in-flight requests",

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 #include "server/longpoll.h"
+#include "lib/clock.h"
 #include "server/reply.h"
 #include "lib/log.h"
 
@@ -74,15 +75,6 @@ static struct
   bool running;
   pthread_t thread;
 } lp = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static uint64_t
-mono_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
-}
 
 /* FNV-1a of an org id (database uuids, not attacker-chosen). */
 static size_t
@@ -265,7 +257,7 @@ timer_main (void *cls)
           continue;
         }
       uint64_t first = lp.heap[0]->deadline_ns;
-      if (first <= mono_ns ())
+      if (first <= bw_monotonic_ns ())
         {
           resume_locked (lp.heap[0], true);
           continue;
@@ -298,7 +290,7 @@ bw_longpoll_park (struct bw_request *rq, const char *org_id, unsigned int wait_s
                   uint64_t epoch)
 {
   struct bw_longpoll *e = rq->longpoll;
-  uint64_t now = mono_ns ();
+  uint64_t now = bw_monotonic_ns ();
   bool at_once;
   bool oom = false;
 
@@ -368,7 +360,7 @@ bw_longpoll_timed_out (const struct bw_request *rq)
   if (NULL == e)
     return false;
   pthread_mutex_lock (&lp.lock);
-  over = e->expired || lp.stopping || mono_ns () >= e->deadline_ns;
+  over = e->expired || lp.stopping || bw_monotonic_ns () >= e->deadline_ns;
   pthread_mutex_unlock (&lp.lock);
   return over;
 }

@@ -13,52 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-b64url_value (char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
-/* Decode unpadded base64url into @a out (NUL-terminated text).  -1 if invalid. */
+/* Decode an unpadded base64url cursor into @a out (NUL-terminated text of
+   at most @a outmax chars).  -1 if invalid or holding a NUL. */
 static int
 cursor_decode (const char *in, char *out, size_t outmax)
 {
-  size_t len = strlen (in);
-  size_t o = 0;
-  unsigned int acc = 0;
-  int bits = 0;
-  if (len % 4 == 1)
-    return -1;
-  for (size_t i = 0; i < len; i++)
-    {
-      int v = b64url_value (in[i]);
-      if (v < 0)
-        return -1;
-      acc = (acc << 6) | (unsigned int) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          if (o >= outmax)
-            return -1;
-          char c = (char) ((acc >> bits) & 0xff);
-          if ('\0' == c)
-            return -1;
-          out[o++] = c;
-        }
-    }
-  out[o] = '\0';
-  return 0;
+  size_t n;
+  unsigned char *raw = bw_b64url_decode (in, strlen (in), &n);
+  int rc = (NULL != raw && n <= outmax && NULL == memchr (raw, '\0', n)) ? 0 : -1;
+  if (0 == rc)
+    memcpy (out, raw, n + 1);
+  free (raw);
+  return rc;
 }
 
 bool

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "server/request.h"
+#include "lib/clock.h"
 #include "lib/crypto.h"
 
 #include <arpa/inet.h>
@@ -44,15 +45,39 @@ client_address (struct MHD_Connection *connection, char *out, size_t outlen)
     inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, out, (socklen_t) outlen);
 }
 
+/* A new request id: 32 hex chars, a random per-thread prefix and a counter.
+   Ids must be unique, not secret, so the CSPRNG is read once per thread. */
+static void
+request_id_new (char out[BW_REQUEST_ID_MAX + 1])
+{
+  static _Thread_local struct
+  {
+    bool seeded;
+    unsigned char prefix[8];
+    uint64_t n;
+  } id;
+  unsigned char raw[16];
+
+  if (!id.seeded)
+    {
+      if (0 != bw_random (id.prefix, sizeof (id.prefix)))
+        memset (id.prefix, 0, sizeof (id.prefix));
+      id.seeded = true;
+    }
+  memcpy (raw, id.prefix, sizeof (id.prefix));
+  id.n++;
+  for (int i = 0; i < 8; i++)
+    raw[8 + i] = (unsigned char) (id.n >> (56 - 8 * i));
+  bw_hex (raw, sizeof (raw), out);
+}
+
 struct bw_request *
 bw_request_new (struct MHD_Connection *connection, const char *method, const char *url)
 {
   struct bw_request *rq = calloc (1, sizeof (*rq));
   if (NULL == rq)
     return NULL;
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  rq->start_ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+  rq->start_ns = bw_monotonic_ns ();
   rq->connection = connection;
   rq->method = method;
   rq->path = strdup (url);
@@ -65,12 +90,7 @@ bw_request_new (struct MHD_Connection *connection, const char *method, const cha
   if (NULL != given && request_id_acceptable (given))
     strcpy (rq->request_id, given);
   else
-    {
-      unsigned char raw[16];
-      if (0 != bw_random (raw, sizeof (raw)))
-        memset (raw, 0, sizeof (raw));
-      bw_hex (raw, sizeof (raw), rq->request_id);
-    }
+    request_id_new (rq->request_id);
   client_address (connection, rq->remote_addr, sizeof (rq->remote_addr));
   return rq;
 }

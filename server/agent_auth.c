@@ -44,8 +44,6 @@
 #define LOCK_STRIPES 64
 /* Seconds an unknown or deleted credential is answered from memory. */
 #define NEGATIVE_TTL_S 5
-/* Longest Authorization value looked at. */
-#define AUTH_HEADER_MAX 512
 /* Characters of a credential: the prefix and base64url of 32 bytes. */
 #define CREDENTIAL_LEN BW_TOKEN_SECRET_LEN
 
@@ -98,39 +96,23 @@ stripe_of (size_t set)
   return &stripes[set % LOCK_STRIPES];
 }
 
-/* base64url alphabet (RFC 4648 §5). */
-static bool
-b64url_char (char c)
-{
-  return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || '-' == c
-         || '_' == c;
-}
-
 /*
- * The credential of an `Authorization: Bearer <credential>` value: scheme
- * case-insensitive, 1*SP, then exactly BW_AGENT_CREDENTIAL_PREFIX and 43
- * base64url characters and nothing after.  Anything else (an org token
- * included) is no agent credential.  @return the credential or NULL.
+ * The agent credential of an Authorization value: a Bearer token
+ * (bw_auth_bearer_token) of exactly BW_AGENT_CREDENTIAL_PREFIX and 43
+ * base64url characters.  Anything else (an org token included) is no agent
+ * credential.  @return the credential or NULL.
  */
 static const char *
 agent_credential (const char *value)
 {
-  static const char scheme[] = "Bearer";
-  size_t len = strnlen (value, AUTH_HEADER_MAX + 1);
   const char *p;
 
-  if (len > AUTH_HEADER_MAX || 0 != strncasecmp (value, scheme, sizeof (scheme) - 1)
-      || ' ' != value[sizeof (scheme) - 1])
+  if (CREDENTIAL_LEN != bw_auth_bearer_token (value, &p)
+      || 0 != strncmp (p, BW_AGENT_CREDENTIAL_PREFIX, strlen (BW_AGENT_CREDENTIAL_PREFIX))
+      || !bw_b64url_valid (p + strlen (BW_AGENT_CREDENTIAL_PREFIX),
+                           CREDENTIAL_LEN - strlen (BW_AGENT_CREDENTIAL_PREFIX)))
     return NULL;
-  p = value + sizeof (scheme);
-  while (' ' == *p)
-    p++;
-  if (0 != strncmp (p, BW_AGENT_CREDENTIAL_PREFIX, 4))
-    return NULL;
-  for (size_t i = 4; i < CREDENTIAL_LEN; i++)
-    if (!b64url_char (p[i]))
-      return NULL;
-  return ('\0' == p[CREDENTIAL_LEN]) ? p : NULL;
+  return p;
 }
 
 /* Copy the answer of @a e into the principal of @a rq. */

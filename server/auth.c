@@ -26,7 +26,6 @@
 #include "server/periodic.h"
 
 /* Longest Authorization value looked at; longer ones are refused unread. */
-#define AUTH_HEADER_MAX 512
 /* Seconds a platform admin hash read from the database is trusted, which
  * bounds how long a rotation by another process takes to apply. */
 #define PLATFORM_CACHE_TTL_S 5
@@ -39,7 +38,7 @@
 
 #define NS_PER_S 1000000000ull
 
-_Static_assert (sizeof ("Bearer ") - 1 + BW_AUTH_BOOTSTRAP_MAX <= AUTH_HEADER_MAX,
+_Static_assert (sizeof ("Bearer ") - 1 + BW_AUTH_BOOTSTRAP_MAX <= BW_AUTH_HEADER_MAX,
                 "a bootstrap token must fit in the Authorization header we read");
 _Static_assert (BW_TOKEN_SECRET_LEN < BW_AUTH_BOOTSTRAP_MAX, "minted tokens fit too");
 _Static_assert (0 == (LAST_USED_SLOTS & (LAST_USED_SLOTS - 1)), "slots: power of two");
@@ -90,26 +89,21 @@ b64token_len (const char *s, size_t max)
   return n;
 }
 
-/*
- * The token of an `Authorization: Bearer <token>` value: scheme matched
- * case-insensitively (RFC 7235 §2.1), then 1*SP, then exactly one b64token
- * and nothing after it.  @return its length, or 0 if malformed.
- */
-static size_t
-bearer_token (const char *value, const char **token)
+size_t
+bw_auth_bearer_token (const char *value, const char **token)
 {
   static const char scheme[] = "Bearer";
-  size_t len = strnlen (value, AUTH_HEADER_MAX + 1);
+  size_t len = strnlen (value, BW_AUTH_HEADER_MAX + 1);
   const char *p;
 
-  if (len > AUTH_HEADER_MAX || 0 != strncasecmp (value, scheme, sizeof (scheme) - 1)
+  if (len > BW_AUTH_HEADER_MAX || 0 != strncasecmp (value, scheme, sizeof (scheme) - 1)
       || ' ' != value[sizeof (scheme) - 1])
     return 0;
   p = value + sizeof (scheme);
   while (' ' == *p)
     p++;
   *token = p;
-  return b64token_len (p, AUTH_HEADER_MAX);
+  return b64token_len (p, BW_AUTH_HEADER_MAX);
 }
 
 /* ---- the platform admin hash, cached for PLATFORM_CACHE_TTL_S ---- */
@@ -377,7 +371,7 @@ bw_auth_authenticate (struct bw_request *rq)
   memset (&rq->principal, 0, sizeof (rq->principal));
   if (NULL == value)
     return BW_AUTH_INVALID;
-  len = bearer_token (value, &token);
+  len = bw_auth_bearer_token (value, &token);
   if (0 == len)
     return BW_AUTH_INVALID;
   bw_sha256_hex (token, len, sha256);

@@ -31,6 +31,19 @@ enum bw_auth_result
   BW_AUTH_ERROR,          /**< internal error: 500 */
 };
 
+/** Longest Authorization header value looked at, bytes. */
+#define BW_AUTH_HEADER_MAX 512
+
+/**
+ * The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1):
+ * scheme matched case-insensitively (RFC 7235 §2.1), then 1*SP, then
+ * exactly one b64token and nothing after it; at most BW_AUTH_HEADER_MAX
+ * bytes in all.
+ * @param[out] token  start of the token inside @a value
+ * @return its length, or 0 if malformed.
+ */
+size_t bw_auth_bearer_token (const char *value, const char **token);
+
 /**
  * Authenticate the `Authorization: Bearer` header of @a rq, filling
  * rq->principal.  Compares hashes only; never logs the secret.

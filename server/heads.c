@@ -413,16 +413,6 @@ bucket_of (const char *sha)
   return h & (BUNDLE_CACHE_BUCKETS - 1);
 }
 
-static bool
-sha_valid (const char *s)
-{
-  size_t i;
-  for (i = 0; i < BW_SHA256_HEX_LEN; i++)
-    if (!(('0' <= s[i] && s[i] <= '9') || ('a' <= s[i] && s[i] <= 'f')))
-      return false;
-  return '\0' == s[i];
-}
-
 static void
 lru_unlink (struct bentry *e)
 {
@@ -512,7 +502,7 @@ bw_bundles_get (const char *org_id, const char *sha256, unsigned char **body, si
 {
   *body = NULL;
   *len = 0;
-  if (NULL == sha256 || !sha_valid (sha256) || !bw_uuid_valid (org_id))
+  if (NULL == sha256 || !bw_sha256_hex_valid (sha256) || !bw_uuid_valid (org_id))
     return DB_QS_NO_RESULTS;
   pthread_mutex_lock (&bcache_lock);
   for (struct bentry *e = buckets[bucket_of (sha256)]; NULL != e; e = e->hnext)

@@ -12,22 +12,24 @@
  * JWS (base64url and dots), none of which needs JSON escaping.
  */
 #include "config.h"
-#include <inttypes.h>
-#include "lib/crypto.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include "api/handlers.h"
 #include "db/agent.h"
 #include "db/agent_status.h"
+#include "lib/crypto.h"
 #include "lib/json_errors.h"
 #include "lib/text.h"
+#include "server/agent_auth.h"
 #include "server/agent_status.h"
 #include "server/heads.h"
 #include "server/http.h"
 #include "server/http_headers.h"
 #include "server/longpoll.h"
 #include "server/reply.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Path of a bundle download, before its hex sha256. */
 #define BUNDLE_URL_PREFIX "/api/v1/agent/bundles/"
@@ -93,10 +95,11 @@ int_member (struct bw_errors *e, const json_t *obj, const char *key, int64_t min
       bw_errors_add (e, "must be an integer", "%s/%s", base, key);
       return false;
     }
-  if (json_integer_value (v) < min)
+  if (json_integer_value (v) < min || json_integer_value (v) > BW_JSON_INT_MAX)
     {
-      bw_errors_add (e, (0 == min) ? "must not be negative" : "must be at least 1", "%s/%s",
-                     base, key);
+      bw_errors_add (e, (0 == min) ? "must be an integer from 0 to 2^53 - 1"
+                                   : "must be an integer from 1 to 2^53 - 1",
+                     "%s/%s", base, key);
       return false;
     }
   *out = (int64_t) json_integer_value (v);
@@ -345,6 +348,9 @@ api_agent_checkin (struct bw_request *rq)
   enum db_qs qs;
   enum bw_step step;
 
+  /* Woken, the agent may have been disabled or deleted meanwhile: ask again. */
+  if (resumed && !bw_agent_auth_or_reply (rq))
+    return BW_REPLIED;
   /* after a wake-up the body is parsed again (it was valid) but not recorded again */
   if (!parse_body (rq, &b))
     return BW_REPLIED;
@@ -360,8 +366,10 @@ api_agent_checkin (struct bw_request *rq)
     return bw_reply_db_error (rq, qs);
   if (0 == qs)
     {
-      bw_logf (BW_LOG_ERROR, "check-in: no head for agent %s", p->agent_id);
-      return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+      /* A subject keeps a head while it has a live agent: this one was deleted meanwhile
+         (its credential is still cached until the NOTIFY arrives). */
+      bw_agent_auth_forget (p->agent_id);
+      return bw_agent_reply_node_invalid (rq);
     }
   state = state_of (&b.bundle, &h);
   /* An agent behind on keysets is answered at once: it walks them first. */

@@ -12,19 +12,13 @@
  * its SHA-256.  Not a hot path; attempts are rate-limited per process.
  */
 #include "config.h"
-#include <pthread.h>
-#include "lib/clock.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <openssl/crypto.h>
 #include "api/agents.h"
 #include "api/handlers.h"
 #include "db/agent.h"
 #include "db/audit.h"
 #include "db/enroll_secret.h"
 #include "lib/canonical_json.h"
+#include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "server/agent_auth.h"
@@ -34,6 +28,13 @@
 #include "server/keys.h"
 #include "server/reply.h"
 #include "server/settings.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /** Enrollment attempts per second this process accepts on average ... */
 #define ENROLL_RATE_PER_S 20

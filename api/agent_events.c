@@ -37,6 +37,7 @@
 #include "config.h"
 #include "api/handlers.h"
 #include "db/event.h"
+#include "lib/clock.h"
 #include "lib/ident.h"
 #include "lib/ipaddr.h"
 #include "lib/json_errors.h"
@@ -58,7 +59,7 @@
 /** How far ahead of the server clock an event time may lie, seconds (clock skew). */
 #define BW_EVENT_FUTURE_MAX_S 86400
 /** Largest seq: the largest integer every JSON implementation reads exactly (RFC 8259 §6). */
-#define EVENT_SEQ_MAX ((json_int_t) 9007199254740991)
+#define EVENT_SEQ_MAX ((json_int_t) BW_JSON_INT_MAX)
 /** Longest user, in bytes. */
 #define EVENT_USER_MAX 256
 /** Longest session member, in bytes. */
@@ -103,6 +104,7 @@ struct batch
   int64_t now_us;
   int64_t oldest_us; /* now - retention */
   unsigned long retention_days;
+  const char *agent_user;  /* the credential's user id, or NULL for a userless agent */
   bool oom;
 };
 
@@ -515,6 +517,12 @@ event_parse (struct batch *b, size_t i, const json_t *ev, json_t *errors)
   const json_t *user = json_object_get (ev, "user");
   if (NULL != user && !json_is_null (user))
     out->user = text_member (&e, ev, "user", false, EVENT_USER_MAX, "");
+  /* An agent enrolled for a user speaks for that user only (DESIGN §7: who comes from the
+     credential); a userless agent reports the local account it saw, as given. */
+  if (NULL != b->agent_user && NULL != out->user && 0 != strcmp (out->user, b->agent_user))
+    bw_errors_add (&e, "must be the agent's own user (or null)", "/user");
+  if (NULL != b->agent_user && NULL == out->user)
+    out->user = b->agent_user;
   event_session (&e, ev);
 
   out->surface
@@ -595,10 +603,9 @@ api_agent_events (struct bw_request *rq)
   if (0 == n)
     return bw_reply_invalid (rq, "/events", "must hold 1 to 1000 events");
 
-  struct timespec now;
-  clock_gettime (CLOCK_REALTIME, &now);
   struct batch b = { .n = n, .retention_days = bw_event_retention_days () };
-  b.now_us = (int64_t) now.tv_sec * US_PER_S + now.tv_nsec / 1000;
+  b.now_us = bw_realtime_us ();
+  b.agent_user = rq->principal.agent_has_user ? rq->principal.subject_id : NULL;
   b.oldest_us = b.now_us - (int64_t) b.retention_days * US_PER_DAY;
   b.events = calloc (n, sizeof (*b.events));
   b.texts = calloc (3 * n, sizeof (*b.texts));

@@ -11,8 +11,8 @@
  */
 #include "config.h"
 #include "db/db.h"
-#include "lib/clock.h"
 #include "db/internal.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <errno.h>

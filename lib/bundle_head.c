@@ -10,12 +10,12 @@
  */
 #include "config.h"
 #include "lib/bundle_head.h"
+#include "lib/canonical_json.h"
 #include "lib/crypto.h"
+#include "lib/ident.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include "lib/canonical_json.h"
-#include "lib/ident.h"
 
 const char *
 bw_head_error_name (enum bw_head_error e)

@@ -10,6 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
+#include <stdint.h>
+
+/** Largest integer a request may carry: every JSON parser reads it exactly
+ *  (I-JSON, RFC 7493 §2.2). */
+#define BW_JSON_INT_MAX ((int64_t) 9007199254740991)
 
 /** Most errors one parse reports; then one more entry says the rest were left out. */
 #define BW_ERRORS_MAX 100

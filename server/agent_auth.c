@@ -19,21 +19,24 @@
  * not store its answer, since the answer may predate the change.
  */
 #include "config.h"
-#include <pthread.h>
+#include "server/agent_auth.h"
+#include "db/agent.h"
 #include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "server/auth.h"
+#include "server/longpoll.h"
+#include "server/notify.h"
+#include "server/reply.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <openssl/crypto.h>
-#include "db/agent.h"
-#include "lib/crypto.h"
-#include "lib/log.h"
-#include "server/agent_auth.h"
-#include "server/auth.h"
-#include "server/notify.h"
 
 /* Entries in the cache, in all: enough for a large fleet per replica. */
 #define CACHE_MAX 32768
@@ -208,6 +211,8 @@ done:
 static void
 cache_drop (const char *agent_id)
 {
+  char org_id[BW_UUID_LEN + 1] = "";
+
   pthread_once (&init_once, init_locks);
   atomic_fetch_add (&epoch, 1);
   for (size_t s = 0; s < LOCK_STRIPES; s++)
@@ -219,10 +224,20 @@ cache_drop (const char *agent_id)
             struct entry *e = &cache[set][w];
 
             if (e->used && (NULL == agent_id || 0 == strcmp (e->agent_id, agent_id)))
-              e->used = false;
+              {
+                if (!e->negative)
+                  memcpy (org_id, e->org_id, sizeof (org_id));
+                e->used = false;
+              }
           }
       pthread_mutex_unlock (&stripes[s]);
     }
+  /* A parked check-in of a revoked or disabled agent is answered now, not at its deadline:
+     woken, it authenticates again (api/agent_checkin.c). */
+  if (NULL == agent_id)
+    bw_longpoll_wake_org (NULL);
+  else if ('\0' != org_id[0])
+    bw_longpoll_wake_org (org_id);
 }
 
 enum bw_agent_auth_result
@@ -276,6 +291,37 @@ bw_agent_auth_forget (const char *agent_id)
 {
   if (NULL != agent_id)
     cache_drop (agent_id);
+}
+
+enum bw_step
+bw_agent_reply_node_invalid (struct bw_request *rq)
+{
+  return bw_reply_problem_ext (rq, BW_E_AUTH_REQUIRED,
+                               "unknown or deleted agent credential: enroll again", NULL,
+                               json_pack ("{s:b}", "node_invalid", 1));
+}
+
+bool
+bw_agent_auth_or_reply (struct bw_request *rq)
+{
+  switch (bw_agent_auth (rq))
+    {
+    case BW_AGENT_AUTH_OK:
+      return true;
+    case BW_AGENT_AUTH_INVALID:
+      bw_agent_reply_node_invalid (rq);
+      return false;
+    case BW_AGENT_AUTH_DISABLED:
+      bw_reply_problem (rq, BW_E_AGENT_DISABLED, NULL, NULL);
+      return false;
+    case BW_AGENT_AUTH_DB_UNAVAILABLE:
+      bw_reply_problem (rq, BW_E_DB_UNAVAILABLE, NULL, NULL);
+      return false;
+    case BW_AGENT_AUTH_ERROR:
+      break;
+    }
+  bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+  return false;
 }
 
 /* NOTIFY bulwark_agent: payload the agent id, NULL after a reconnect. */

@@ -10,6 +10,7 @@
 #ifndef BW_SERVER_AGENT_AUTH_H
 #define BW_SERVER_AGENT_AUTH_H
 
+#include <stdbool.h>
 #include "server/request.h"
 
 /** Prefix of agent credentials. */
@@ -29,6 +30,19 @@ enum bw_agent_auth_result
 
 /** Authenticate the Bearer agent credential of @a rq into rq->principal. */
 enum bw_agent_auth_result bw_agent_auth (struct bw_request *rq);
+
+/**
+ * Authenticate like bw_agent_auth and, on failure, reply with the agent
+ * API's refusal, each with one meaning (DESIGN §6): 401 with
+ * `"node_invalid": true` (enroll again), 403 agent_disabled (do not), 503
+ * when the database cannot tell.  Also used when a parked check-in
+ * resumes, so a credential revoked meanwhile is refused, not answered.
+ * @return true when rq->principal is the agent; false when a reply was queued.
+ */
+bool bw_agent_auth_or_reply (struct bw_request *rq);
+
+/** Reply 401 with `"node_invalid": true`: this agent must enroll again. */
+enum bw_step bw_agent_reply_node_invalid (struct bw_request *rq);
 
 /** Subscribe to bulwark_agent (before bw_notify_start). */
 int bw_agent_auth_start (void);

@@ -7,8 +7,8 @@
 #include "config.h"
 #include "server/agent_status.h"
 #include "lib/clock.h"
-#include "server/periodic.h"
 #include "lib/log.h"
+#include "server/periodic.h"
 
 #include <errno.h>
 #include <pthread.h>

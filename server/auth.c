@@ -8,8 +8,16 @@
  * of these it is.
  */
 #include "config.h"
-#include <errno.h>
+#include "server/auth.h"
+#include "db/platform.h"
+#include "db/token.h"
 #include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "server/periodic.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,13 +25,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <openssl/crypto.h>
-#include "db/platform.h"
-#include "db/token.h"
-#include "lib/crypto.h"
-#include "lib/log.h"
-#include "server/auth.h"
-#include "server/periodic.h"
 
 /* Longest Authorization value looked at; longer ones are refused unread. */
 /* Seconds a platform admin hash read from the database is trusted, which

@@ -12,17 +12,17 @@
  */
 #include "config.h"
 #include "server/http.h"
+#include "db/db.h"
+#include "db/org.h"
 #include "lib/clock.h"
-#include "server/auth.h"
-#include "server/longpoll.h"
-#include "server/inflate.h"
+#include "lib/log.h"
 #include "server/agent_auth.h"
+#include "server/auth.h"
+#include "server/inflate.h"
+#include "server/longpoll.h"
 #include "server/metrics.h"
 #include "server/reply.h"
 #include "server/router.h"
-#include "db/db.h"
-#include "db/org.h"
-#include "lib/log.h"
 
 #include <limits.h>
 #include <microhttpd.h>
@@ -96,34 +96,6 @@ resolve_org (struct bw_request *rq)
   return true;
 }
 
-/* Agent API (DESIGN §6): only an agent credential, never a token; each
- * refusal has one meaning for the agent (401 node_invalid: enroll again;
- * 403 agent_disabled: do not). */
-static bool
-authorize_agent (struct bw_request *rq)
-{
-  switch (bw_agent_auth (rq))
-    {
-    case BW_AGENT_AUTH_OK:
-      return true;
-    case BW_AGENT_AUTH_INVALID:
-      bw_reply_problem_ext (rq, BW_E_AUTH_REQUIRED,
-                            "unknown or deleted agent credential: enroll again", NULL,
-                            json_pack ("{s:b}", "node_invalid", 1));
-      return false;
-    case BW_AGENT_AUTH_DISABLED:
-      bw_reply_problem (rq, BW_E_AGENT_DISABLED, NULL, NULL);
-      return false;
-    case BW_AGENT_AUTH_DB_UNAVAILABLE:
-      bw_reply_problem (rq, BW_E_DB_UNAVAILABLE, NULL, NULL);
-      return false;
-    case BW_AGENT_AUTH_ERROR:
-      break;
-    }
-  bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
-  return false;
-}
-
 static bool
 authorize (struct bw_request *rq)
 {
@@ -131,7 +103,7 @@ authorize (struct bw_request *rq)
   if (BW_PERM_NONE == r->perm)
     return true;
   if (BW_PERM_AGENT == r->perm)
-    return authorize_agent (rq);
+    return bw_agent_auth_or_reply (rq);
   switch (bw_auth_authenticate (rq))
     {
     case BW_AUTH_OK:

@@ -17,8 +17,8 @@
 #include "config.h"
 #include "server/longpoll.h"
 #include "lib/clock.h"
-#include "server/reply.h"
 #include "lib/log.h"
+#include "server/reply.h"
 
 #include <errno.h>
 #include <microhttpd.h>

@@ -408,6 +408,10 @@ describe('agent check-in and bundles', () => {
     await bad(report({ agent_version: 'v'.repeat(65) }), ['/agent_version']);
     await bad(report({ agent_version: 'a\nb' }), ['/agent_version']);
     await bad(report({ keyset_version: 0 }), ['/keyset_version']);
+    // beyond 2^53 - 1 no JSON reader is exact: refused, never stored as given
+    await bad(report({ keyset_version: 2 ** 53, bundle: { ...running(b), head_serial: 2 ** 53 },
+                       events: { spooled: 2 ** 53, dropped: 0, last_seq: 0 } }),
+              ['/keyset_version', '/bundle/head_serial', '/events/spooled']);
     const arr = await checkin(a1, [1]);
     assertProblem(arr, 400, 'validation_failed');
     const malformed = await s.api('POST', CHECKIN, { token: a1.credential, rawBody: '{"stale": true, "stale": false}' });
@@ -519,8 +523,15 @@ describe('agent check-in and bundles', () => {
 
   s.test('disabled: 403 agent_disabled (check-in and download); enabled again: 200', async () => {
     const path_ = `/api/v1/orgs/${A.id}/agents/${a1.agent_id}`;
+    // a check-in already waiting is answered at once, not at its deadline
+    const waiting = park(s.srv, a1, first.bundle, 'wait=30');
+    await sleep(PARK_SETTLE_MS);
     const d = await s.api('PATCH', path_, { token: P(), body: { disabled: true } });
     assert.equal(d.status, 200, d.text);
+    const changed = Date.now();
+    const parked = await waiting;
+    assert.ok(parked.at - changed < PROPAGATION_MS, `answered ${parked.at - changed} ms after disabling`);
+    assertProblem(parked.r, 403, 'agent_disabled');
     const r = await checkin(a1, report({ keyset_version: a1.keyset_version }));
     assertProblem(r, 403, 'agent_disabled');
     assert.equal(r.json.node_invalid, undefined);
@@ -533,8 +544,15 @@ describe('agent check-in and bundles', () => {
   });
 
   s.test('deleted: 401 with node_invalid true (check-in and download)', async () => {
+    const waiting = park(s.srv, a1, first.bundle, 'wait=30');
+    await sleep(PARK_SETTLE_MS);
     const del = await s.api('DELETE', `/api/v1/orgs/${A.id}/agents/${a1.agent_id}`, { token: P() });
     assert.equal(del.status, 204, del.text);
+    const changed = Date.now();
+    const parked = await waiting;
+    assert.ok(parked.at - changed < PROPAGATION_MS, `answered ${parked.at - changed} ms after deleting`);
+    assertProblem(parked.r, 401, 'authentication_required');
+    assert.equal(parked.r.json.node_invalid, true, 'a woken check-in of a deleted agent is refused, not a 500');
     const r = await checkin(a1, report({ keyset_version: a1.keyset_version }));
     assertProblem(r, 401, 'authentication_required');
     assert.equal(r.json.node_invalid, true);

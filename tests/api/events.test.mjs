@@ -281,6 +281,25 @@ describe('agent events', () => {
     assert.equal(await s.psql(`SELECT count(*) FROM events WHERE event_id = '${e.event_id}' AND org_id = '${A.id}'`), '0');
   });
 
+  s.test('an agent enrolled for a user reports for that user only', async () => {
+    const u = await s.api('POST', `/api/v1/orgs/${A.id}/users`, { token: s.token, body: { user_name: 'ev-owner@example.com' } });
+    assert.equal(u.status, 201, u.text);
+    const cred = 'bwa_' + crypto.randomBytes(32).toString('base64url');
+    const id = await s.psql(`INSERT INTO agents (org_id, user_id, credential_sha256, hostname, platform, agent_version)
+                             VALUES ('${A.id}', '${u.json.id}', decode('${sha256hex(cred)}', 'hex'), 'l', 'linux', '0.1.0')
+                             RETURNING id`);
+    const owned = { id, cred, org: A, seq: 0 };
+    const other = await post(owned, { events: [ev(owned, { user: 'someone-else' })] });
+    assertProblem(other, 400, 'validation_failed');
+    assert.deepEqual(errorPointers(other), ['/events/0/user']);
+    const own = ev(owned, { user: u.json.id });
+    const anon = ev(owned, { user: null });
+    const ok = await post(owned, { events: [own, anon] });
+    assert.equal(ok.status, 202, ok.text);
+    const stored = (await rows(owned)).map((r) => r.user_id);
+    assert.deepEqual(stored, [u.json.id, u.json.id], 'null is the agent\'s user');
+  });
+
   s.test('empty and malformed batches are 400', async () => {
     let r = await post(a2, { events: [] });
     assertProblem(r, 400, 'validation_failed');

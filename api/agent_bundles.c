@@ -6,13 +6,14 @@
  * bundle, just as a malformed uuid names no object elsewhere in the API.
  */
 #include "config.h"
-#include <stdio.h>
-#include <stdlib.h>
 #include "api/handlers.h"
 #include "lib/crypto.h"
-#include "server/heads.h"
+#include "server/bundle_cache.h"
 #include "server/http_headers.h"
 #include "server/reply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 /* RFC 9111 §5.2.2: one year, never revalidated (the address is the hash). */
 #define BUNDLE_CACHE_CONTROL "private, max-age=31536000, immutable"

@@ -14,6 +14,10 @@
  * a job on the replica holding an advisory lock.  Every head change
  * commits, then NOTIFY bulwark_heads '<org id>' makes every replica reload
  * the org's heads and wake its long-polls (server/longpoll.h).
+ *
+ * Implemented in server/heads.c (the heads in memory, the worker, the
+ * notifications) and server/bundle_compiler.c (compiling and signing); the bundle bodies the heads name are
+ * served by server/bundle_cache.h.
  */
 #ifndef BW_SERVER_HEADS_H
 #define BW_SERVER_HEADS_H
@@ -33,8 +37,6 @@
 #define BW_HEAD_RESIGN_LOCK_KEY 0x4257484553494731LL /* "BWHESIG1" */
 /** Events per upload batch told to agents in the bundle settings (DESIGN §7). */
 #define BW_BUNDLE_EVENTS_BATCH_MAX 1000
-
-struct bw_signer;
 
 /** A subject's current head as check-in needs it. */
 struct bw_head_info
@@ -62,15 +64,6 @@ enum db_qs bw_heads_get (const char *org_id, const char *subject_id, bool subjec
                          struct bw_head_info *out, bool want_jws);
 
 /**
- * Bundle bytes by hex sha256, for the org @a org_id only (another org's
- * bundle is "no result").  Cached in memory (LRU by bytes).
- * @param[out] body  malloc'd bytes (caller frees)
- * @return ONE, NO_RESULTS or negative.
- */
-enum db_qs bw_bundles_get (const char *org_id, const char *sha256, unsigned char **body,
-                           size_t *len);
-
-/**
  * Start: subscribe to bulwark_policy / bulwark_heads (server/notify.h),
  * start the compile worker and the re-signing job.  Before bw_notify_start.
  */
@@ -78,13 +71,5 @@ int bw_heads_start (const struct bw_config *cfg);
 
 /** Stop the worker and the job; drop the caches. */
 void bw_heads_stop (void);
-
-/**
- * Re-sign every head of org @a org_id with @a signer (a new head_serial,
- * iat now, the configured lifetime) and NOTIFY bulwark_heads: key rotation
- * (server/keys.c).  Only inside db_tx_run, holding the org's bundle_state
- * row lock.  @return the number of heads re-signed, or a negative db_qs.
- */
-enum db_qs bw_heads_resign_tx (const char *org_id, const struct bw_signer *signer);
 
 #endif

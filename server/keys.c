@@ -16,6 +16,7 @@
 #include "server/keys.h"
 #include "db/bundle.h"
 #include "db/signing_key.h"
+#include "server/bundle_compiler.h"
 #include "lib/keyset.h"
 #include "lib/log.h"
 #include "server/heads.h"
@@ -390,7 +391,7 @@ bw_keys_rotate (const char *org_id, uint64_t *version, char kid[BW_KID_LEN + 1])
     if ((qs = new_key_store (org_id, &k)) < 0 || (qs = db_signing_key_retire (org_id, sk.kid)) < 0
         || (qs = db_keyset_insert (org_id, (int64_t) next, doc)) < 0
         || (qs = db_bundle_state_set_keyset (org_id, (int64_t) next)) < 0
-        || (qs = bw_heads_resign_tx (org_id, &signer)) < 0 || (qs = db_keys_notify (org_id)) < 0)
+        || (qs = bw_compiler_resign_tx (org_id, &signer)) < 0 || (qs = db_keys_notify (org_id)) < 0)
       goto cleanup;
     *version = next;
     memcpy (kid, k.kid, BW_KID_LEN + 1);

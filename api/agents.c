@@ -180,6 +180,25 @@ static const struct
   { "disabled", DB_AGENT_STATUS_DISABLED },
 };
 
+/* A list row as bw_reply_rows_page (server/pagination.h) reads it. */
+static json_t *
+agent_row_json (const void *row)
+{
+  return api_agent_json (row);
+}
+
+static const char *
+agent_row_created_at (const void *row)
+{
+  return ((const struct db_agent *) row)->enrolled_at;
+}
+
+static const char *
+agent_row_id (const void *row)
+{
+  return ((const struct db_agent *) row)->id;
+}
+
 enum bw_step
 api_agents_list (struct bw_request *rq)
 {
@@ -188,8 +207,6 @@ api_agents_list (struct bw_request *rq)
   const char *status = bw_request_query (rq, "status");
   struct db_agent *items = NULL;
   size_t n = 0;
-  json_t *arr;
-  json_t *next = NULL;
   json_t *errors;
   enum db_qs qs;
 
@@ -224,28 +241,13 @@ api_agents_list (struct bw_request *rq)
   qs = db_agent_list (rq->org.id, &f, api_agents_online_window_s (), page.limit + 1, &items, &n);
   if (qs < 0)
     return bw_reply_db_error (rq, qs);
-  arr = json_array ();
-  for (size_t i = 0; NULL != arr && i < n && i < page.limit; i++)
-    if (0 != json_array_append_new (arr, api_agent_json (&items[i])))
-      {
-        json_decref (arr);
-        arr = NULL;
-      }
-  if (NULL != arr && n > page.limit)
-    {
-      const struct db_agent *last = &items[page.limit - 1];
-
-      next = bw_cursor_encode_ts_id (last->enrolled_at, last->id);
-      if (NULL == next)
-        {
-          json_decref (arr);
-          arr = NULL;
-        }
-    }
+  const struct bw_page_rows rows = {
+    .rows = items, .n = n, .size = sizeof (*items), .to_json = agent_row_json,
+    .created_at = agent_row_created_at, .id = agent_row_id,
+  };
+  enum bw_step step = bw_reply_rows_page (rq, &page, &rows);
   free (items);
-  if (NULL == arr)
-    return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
-  return bw_reply_page (rq, arr, next);
+  return step;
 }
 
 /* ---- GET /api/v1/orgs/{org}/agents/{id} ---- */

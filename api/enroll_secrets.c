@@ -273,6 +273,25 @@ api_enroll_secrets_create (struct bw_request *rq)
 
 /* ---- GET /api/v1/orgs/{org}/enroll-secrets ---- */
 
+/* A list row as bw_reply_rows_page (server/pagination.h) reads it. */
+static json_t *
+secret_row_json (const void *row)
+{
+  return secret_json (row);
+}
+
+static const char *
+secret_row_created_at (const void *row)
+{
+  return ((const struct db_enroll_secret *) row)->created_at;
+}
+
+static const char *
+secret_row_id (const void *row)
+{
+  return ((const struct db_enroll_secret *) row)->id;
+}
+
 enum bw_step
 api_enroll_secrets_list (struct bw_request *rq)
 {
@@ -281,8 +300,6 @@ api_enroll_secrets_list (struct bw_request *rq)
   const char *after_id = NULL;
   struct db_enroll_secret *items = NULL;
   size_t n = 0;
-  json_t *arr;
-  json_t *next = NULL;
   enum db_qs qs;
 
   if (!bw_page_parse (rq, &page))
@@ -293,28 +310,13 @@ api_enroll_secrets_list (struct bw_request *rq)
                               &n);
   if (qs < 0)
     return bw_reply_db_error (rq, qs);
-  arr = json_array ();
-  for (size_t i = 0; NULL != arr && i < n && i < page.limit; i++)
-    if (0 != json_array_append_new (arr, secret_json (&items[i])))
-      {
-        json_decref (arr);
-        arr = NULL;
-      }
-  if (NULL != arr && n > page.limit)
-    {
-      const struct db_enroll_secret *last = &items[page.limit - 1];
-
-      next = bw_cursor_encode_ts_id (last->created_at, last->id);
-      if (NULL == next)
-        {
-          json_decref (arr);
-          arr = NULL;
-        }
-    }
+  const struct bw_page_rows rows = {
+    .rows = items, .n = n, .size = sizeof (*items), .to_json = secret_row_json,
+    .created_at = secret_row_created_at, .id = secret_row_id,
+  };
+  enum bw_step step = bw_reply_rows_page (rq, &page, &rows);
   free (items);
-  if (NULL == arr)
-    return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
-  return bw_reply_page (rq, arr, next);
+  return step;
 }
 
 /* ---- GET /api/v1/orgs/{org}/enroll-secrets/{id} ---- */

@@ -620,6 +620,25 @@ api_policies_delete (struct bw_request *rq)
 
 /* ---- GET /api/v1/orgs/{org}/policies ---- */
 
+/* A list row as bw_reply_rows_page (server/pagination.h) reads it. */
+static json_t *
+policy_row_json (const void *row)
+{
+  return policy_summary_json (row);
+}
+
+static const char *
+policy_row_created_at (const void *row)
+{
+  return ((const struct db_policy *) row)->created_at;
+}
+
+static const char *
+policy_row_id (const void *row)
+{
+  return ((const struct db_policy *) row)->id;
+}
+
 enum bw_step
 api_policies_list (struct bw_request *rq)
 {
@@ -628,7 +647,6 @@ api_policies_list (struct bw_request *rq)
   const char *after_id = NULL;
   struct db_policy *items = NULL;
   size_t n = 0;
-  json_t *next = NULL;
 
   if (!bw_page_parse (rq, &page))
     return BW_REPLIED;
@@ -639,27 +657,15 @@ api_policies_list (struct bw_request *rq)
     = db_policy_list (rq->org.id, after_created_at, after_id, page.limit + 1, &items, &n);
   if (qs < 0)
     return bw_reply_db_error (rq, qs);
-  json_t *arr = json_array ();
-  for (size_t i = 0; NULL != arr && i < n && i < page.limit; i++)
-    if (0 != json_array_append_new (arr, policy_summary_json (&items[i])))
-      {
-        json_decref (arr);
-        arr = NULL;
-      }
-  if (NULL != arr && n > page.limit)
-    {
-      const struct db_policy *last = &items[page.limit - 1];
-      next = bw_cursor_encode_ts_id (last->created_at, last->id);
-      if (NULL == next)
-        {
-          json_decref (arr);
-          arr = NULL;
-        }
-    }
+  const struct bw_page_rows rows = {
+    .rows = items, .n = n, .size = sizeof (*items), .to_json = policy_row_json,
+    .created_at = policy_row_created_at, .id = policy_row_id,
+  };
+  enum bw_step step = bw_reply_rows_page (rq, &page, &rows);
   for (size_t i = 0; i < n; i++)
     db_policy_clear (&items[i]);
   free (items);
-  return bw_reply_page (rq, arr, next); /* NULL arr: 500 */
+  return step;
 }
 
 /* ---- GET /api/v1/orgs/{org}/policies/{id} ---- */

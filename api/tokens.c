@@ -237,6 +237,25 @@ api_tokens_create (struct bw_request *rq)
 
 /* ---- GET /api/v1/orgs/{org}/tokens ---- */
 
+/* A list row as bw_reply_rows_page (server/pagination.h) reads it. */
+static json_t *
+token_row_json (const void *row)
+{
+  return token_json (row);
+}
+
+static const char *
+token_row_created_at (const void *row)
+{
+  return ((const struct db_token *) row)->created_at;
+}
+
+static const char *
+token_row_id (const void *row)
+{
+  return ((const struct db_token *) row)->id;
+}
+
 enum bw_step
 api_tokens_list (struct bw_request *rq)
 {
@@ -245,8 +264,6 @@ api_tokens_list (struct bw_request *rq)
   const char *after_id = NULL;
   struct db_token *items = NULL;
   size_t n = 0;
-  json_t *arr = NULL;
-  json_t *next = NULL;
   enum db_qs qs;
 
   if (!bw_page_parse (rq, &page))
@@ -258,27 +275,13 @@ api_tokens_list (struct bw_request *rq)
   qs = db_token_list (rq->org.id, after_created_at, after_id, page.limit + 1, &items, &n);
   if (qs < 0)
     return bw_reply_db_error (rq, qs);
-  arr = json_array ();
-  for (size_t i = 0; NULL != arr && i < n && i < page.limit; i++)
-    if (0 != json_array_append_new (arr, token_json (&items[i])))
-      {
-        json_decref (arr);
-        arr = NULL;
-      }
-  if (NULL != arr && n > page.limit)
-    {
-      const struct db_token *last = &items[page.limit - 1];
-      next = bw_cursor_encode_ts_id (last->created_at, last->id);
-      if (NULL == next)
-        {
-          json_decref (arr);
-          arr = NULL;
-        }
-    }
+  const struct bw_page_rows rows = {
+    .rows = items, .n = n, .size = sizeof (*items), .to_json = token_row_json,
+    .created_at = token_row_created_at, .id = token_row_id,
+  };
+  enum bw_step step = bw_reply_rows_page (rq, &page, &rows);
   free (items);
-  if (NULL == arr)
-    return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
-  return bw_reply_page (rq, arr, next);
+  return step;
 }
 
 /* ---- GET /api/v1/orgs/{org}/tokens/{id} ---- */

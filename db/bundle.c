@@ -436,33 +436,6 @@ static struct db_stmt subjects_stmt = DB_STMT ("bundle_subjects",
   " WHERE $2::uuid IS NULL OR s.id = $2::uuid"
   " GROUP BY s.id, s.is_user ORDER BY s.id");
 
-/*
- * Split the text of a uuid[] ("{}" or "{a,b}") in place into @a out (room
- * for @a max).  @return the count, or -1.
- */
-static long
-split_uuid_array (char *text, const char **out, size_t max)
-{
-  size_t len = strlen (text);
-  size_t n = 0;
-  if (len < 2 || '{' != text[0] || '}' != text[len - 1])
-    return -1;
-  text[len - 1] = '\0';
-  for (char *p = text + 1; '\0' != *p;)
-    {
-      char *comma = strchr (p, ',');
-      if (NULL != comma)
-        *comma = '\0';
-      if (n >= max || !bw_uuid_valid (p))
-        return -1;
-      out[n++] = p;
-      if (NULL == comma)
-        break;
-      p = comma + 1;
-    }
-  return (long) n;
-}
-
 enum db_qs
 db_bundle_subjects (const char *org_id, const char *only, db_bundle_subject_cb cb, void *cls)
 {
@@ -474,7 +447,7 @@ db_bundle_subjects (const char *org_id, const char *only, db_bundle_subject_cb c
       char *text = strdup (PQgetvalue (res, i, 2));
       size_t max = (size_t) PQgetlength (res, i, 2) / (BW_UUID_LEN + 1) + 1;
       const char **groups = malloc (max * sizeof (*groups));
-      long ng = (NULL != groups && NULL != text) ? split_uuid_array (text, groups, max) : -1;
+      long ng = (NULL != groups && NULL != text) ? db_split_uuid_array (text, groups, max) : -1;
       if (ng < 0)
         {
           bw_logf (BW_LOG_ERROR, "bundles: cannot read the groups of a subject");

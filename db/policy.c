@@ -453,33 +453,6 @@ static struct db_stmt subjects_stmt = DB_STMT ("policy_subjects",
   " WHERE u.org_id = $1::uuid AND u.id = ANY ($2::uuid[])"
   " GROUP BY u.id, u.active");
 
-/*
- * Split the text of a uuid[] ("{}" or "{a,b}"; uuids need no quotes) in
- * place into @a out (room for @a max).  @return the count, or -1.
- */
-static long
-split_uuid_array (char *text, const char **out, size_t max)
-{
-  size_t len = strlen (text);
-  size_t n = 0;
-  if (len < 2 || '{' != text[0] || '}' != text[len - 1])
-    return -1;
-  text[len - 1] = '\0';
-  for (char *p = text + 1; '\0' != *p;)
-    {
-      char *comma = strchr (p, ',');
-      if (NULL != comma)
-        *comma = '\0';
-      if (n >= max || !bw_uuid_valid (p))
-        return -1;
-      out[n++] = p;
-      if (NULL == comma)
-        break;
-      p = comma + 1;
-    }
-  return (long) n;
-}
-
 enum db_qs
 db_policy_subjects (const char *org_id, const char *const *ids, size_t n,
                     db_policy_subject_cb cb, void *cls)
@@ -498,7 +471,7 @@ db_policy_subjects (const char *org_id, const char *const *ids, size_t n,
       /* a uuid takes 37 characters with its separator */
       size_t max = (size_t) PQgetlength (res, i, 2) / (BW_UUID_LEN + 1) + 1;
       const char **groups = malloc (max * sizeof (*groups));
-      long ng = (NULL != groups && NULL != text) ? split_uuid_array (text, groups, max) : -1;
+      long ng = (NULL != groups && NULL != text) ? db_split_uuid_array (text, groups, max) : -1;
       if (ng < 0)
         {
           bw_logf (BW_LOG_ERROR, "policies: cannot read the groups of a user");

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 #include "db/row.h"
+#include "lib/ident.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -64,4 +65,27 @@ db_rows_copy (const PGresult *res, size_t rows, size_t size, db_row_copy_fn copy
     }
   *items = arr;
   return 0;
+}
+
+long
+db_split_uuid_array (char *text, const char **out, size_t max)
+{
+  size_t len = strlen (text);
+  size_t n = 0;
+  if (len < 2 || '{' != text[0] || '}' != text[len - 1])
+    return -1;
+  text[len - 1] = '\0';
+  for (char *p = text + 1; '\0' != *p;)
+    {
+      char *comma = strchr (p, ',');
+      if (NULL != comma)
+        *comma = '\0';
+      if (n >= max || !bw_uuid_valid (p))
+        return -1;
+      out[n++] = p;
+      if (NULL == comma)
+        break;
+      p = comma + 1;
+    }
+  return (long) n;
 }

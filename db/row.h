@@ -28,6 +28,13 @@ int db_col_int64 (const PGresult *res, int row, int col, int64_t *out);
 /** Whether column @a col of row @a row (a boolean) is true; NULL is false. */
 bool db_col_bool (const PGresult *res, int row, int col);
 
+/**
+ * Split the text form of a uuid[] column ("{}" or "{a,b}"; uuids need no
+ * quotes) in place into @a out (room for @a max pointers into @a text).
+ * @return the count, or -1 when malformed, not uuids, or more than @a max.
+ */
+long db_split_uuid_array (char *text, const char **out, size_t max);
+
 /** Fill @a item (one element of the caller's array) from row @a row.  @return 0, or -1. */
 typedef int (*db_row_copy_fn) (const PGresult *res, int row, void *item);
 

@@ -106,6 +106,34 @@ bw_reply_page (struct bw_request *rq, json_t *items, json_t *next)
   return bw_reply_json (rq, 200, body, NULL, 0);
 }
 
+enum bw_step
+bw_reply_rows_page (struct bw_request *rq, const struct bw_page *page,
+                    const struct bw_page_rows *rows)
+{
+  const char *base = rows->rows;
+  json_t *arr = json_array ();
+  json_t *next = NULL;
+
+  for (size_t i = 0; NULL != arr && i < rows->n && i < page->limit; i++)
+    if (0 != json_array_append_new (arr, rows->to_json (base + i * rows->size)))
+      {
+        json_decref (arr);
+        arr = NULL;
+      }
+  if (NULL != arr && rows->n > page->limit)
+    {
+      const void *last = base + (page->limit - 1) * rows->size;
+
+      next = bw_cursor_encode_ts_id (rows->created_at (last), rows->id (last));
+      if (NULL == next)
+        {
+          json_decref (arr);
+          arr = NULL;
+        }
+    }
+  return bw_reply_page (rq, arr, next); /* NULL arr: 500 */
+}
+
 json_t *
 bw_cursor_encode_ts_id (const char *created_at, const char *id)
 {

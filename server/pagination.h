@@ -67,4 +67,23 @@ json_t *bw_cursor_encode (const char *key);
  */
 enum bw_step bw_reply_page (struct bw_request *rq, json_t *items, json_t *next);
 
+/** How the rows a list handler read become a page of a list ordered by (created_at, id). */
+struct bw_page_rows
+{
+  const void *rows; /**< borrowed array of @a n rows of @a size bytes */
+  size_t n;         /**< rows read: one more than the page limit says another page follows */
+  size_t size;
+  json_t *(*to_json) (const void *row); /**< a row's JSON (new reference), NULL on failure */
+  const char *(*created_at) (const void *row); /**< its DB_SQL_TS created_at, for the cursor */
+  const char *(*id) (const void *row);         /**< its id, for the cursor */
+};
+
+/**
+ * Reply 200 with the first page->limit of @a rows as {"items", "next_cursor"}
+ * (bw_reply_page), the cursor after the last item shown when more rows
+ * were read; 500 on allocation failure.  The caller frees its rows after.
+ */
+enum bw_step bw_reply_rows_page (struct bw_request *rq, const struct bw_page *page,
+                                 const struct bw_page_rows *rows);
+
 #endif

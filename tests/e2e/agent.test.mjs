@@ -445,6 +445,30 @@ describe('bulwark-agent end to end', () => {
     aU = newAgentDirs('au');
   });
 
+  s.test('command line: a bad flag value is named with its range before the usage; --help explains --read-only', async () => {
+    const v = newAgentDirs('cli');
+    for (const [args, want] of [
+      [['run', '--wait', '999'], /^bulwark-agent run: --wait takes whole seconds from 0 to 60, not "999"\n/],
+      [['run', '--wait', 'x'], /^bulwark-agent run: --wait takes whole seconds from 0 to 60, not "x"\n/],
+      [['run', '--bogus'], /^bulwark-agent run: unknown option "--bogus"\n/],
+      [['run', 'extra'], /^bulwark-agent run: unexpected argument "extra"\n/],
+      [['enroll', '--server', 'http://127.0.0.1:1'], /^bulwark-agent enroll: --secret \(or BULWARK_AGENT_ENROLL_SECRET\) is required\n/],
+      [['--bogus', 'status'], /^bulwark-agent: unknown option "--bogus"\n/],
+    ])
+      {
+        const r = await agent(v, args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${show(r)}`);
+        assert.match(r.stderr, want, args.join(' '));
+        assert.match(r.stderr, /^usage: bulwark-agent/m, `${args.join(' ')}: the usage follows`);
+      }
+    const help = await agent(v, ['--help']);
+    assert.equal(help.code, 0, show(help));
+    assert.match(help.stdout, /--read-only: with mcp <server> <tool> only: the tool is annotated read-only\n.*readOnlyHint/);
+    const ro = await agent(v, ['check', '--read-only', 'network', 'api.github.com', '443']);
+    assert.equal(ro.code, 2, show(ro));
+    assert.match(ro.stderr, /--read-only goes with mcp <server> <tool> only/);
+  });
+
   s.test('enroll: a wrong secret is refused; the right one stores credential, identity and keyset', async () => {
     const bad = await agent(a1, ['enroll', '--server', proxy.url, '--secret', 'bwe_' + 'x'.repeat(43)]);
     assert.equal(bad.code, 1, show(bad));
@@ -803,8 +827,11 @@ describe('bulwark-agent end to end', () => {
     assert.equal(o2.summary.state, 'update');
     const h = readHead(a1);
     assert.equal(claimsOf(h).keyset_version, 3);
-    const ks = JSON.parse(fs.readFileSync(path.join(a1.dir, 'keyset.json'), 'utf8'));
-    const payload = JSON.parse(Buffer.from(ks.payload, 'base64url'));
+    // keyset.json stays the one of enrollment; each later version is kept beside it.
+    const ksOf = (f) => JSON.parse(Buffer.from(JSON.parse(fs.readFileSync(path.join(a1.dir, f), 'utf8')).payload, 'base64url'));
+    assert.equal(ksOf('keyset.json').version, 1);
+    assert.equal(ksOf('keyset-2.json').version, 2);
+    const payload = ksOf('keyset-3.json');
     assert.equal(payload.version, 3);
     assert.ok(payload.keys[headerOf(h).kid], 'the head is signed by a key of keyset 3');
     assert.ok(st0.bundle.version < o2.summary.bundle_version);
@@ -828,6 +855,27 @@ describe('bulwark-agent end to end', () => {
     assert.equal(o3.code, 0, show(o3.r));
     assert.equal((await status(a1)).keyset_version, 4);
     baseline = await check(a1, 'network', 'api.github.com', '443');
+
+    // Keyset 5 is walked, but the head re-signed under it is refused: the agent now holds
+    // keyset 5 and a head of keyset 4.  That head still verifies (against keyset 4 of the
+    // chain) every time the state is loaded: decisions do not change.
+    const r5 = await api('POST', orgPath(A, '/keys/rotate'), { token: owner });
+    assert.equal(r5.status, 201, r5.text);
+    await refused((ctx, up) => {
+      if (ctx.path !== '/api/v1/agent/checkin' || up.status !== 200)
+        return null;
+      const reply = JSON.parse(up.body);
+      const [hh, pp, ss] = reply.bundle.head.split('.');
+      const sig = Buffer.from(ss, 'base64url');
+      sig[3] ^= 1;
+      reply.bundle.head = `${hh}.${pp}.${sig.toString('base64url')}`;
+      return { ...up, body: Buffer.from(JSON.stringify(reply)) };
+    }, 'head:bad_signature');
+    assert.equal((await status(a1)).keyset_version, 5);
+    assert.equal(claimsOf(readHead(a1)).keyset_version, 4);
+    const o5 = await once(a1);
+    assert.equal(o5.code, 0, show(o5.r));
+    assert.equal(claimsOf(readHead(a1)).keyset_version, 5);
   });
 
   s.test('stale mode: an expired head is reported stale; past settings.stale_limit_s decisions are deny/policy_error', async () => {

@@ -9,8 +9,10 @@
  * statement, one snapshot: db_policy_load_current) and replaces the
  * cached one.  Every change to what agents enforce bumps the version in
  * its own transaction (db/policy_version.h), so a cached set is never
- * stale past the lookup, on any replica.  NOTIFY-driven invalidation
- * (dropping the lookup from the hot path) comes with issue 4.
+ * stale past the lookup, on any replica.  The lookup stays on purpose:
+ * /evaluate answers for the version committed at that instant, which a
+ * NOTIFY (delivered after commit) could not promise.  Agents, whose hot
+ * path must run no SQL, get their policies from bundles (server/heads.h).
  *
  * Sets are immutable once published and reference-counted: a reader keeps
  * its set across a concurrent reload, and the last release frees it.

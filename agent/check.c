@@ -3,8 +3,10 @@
  *
  * The agent decides offline, from the bundle on disk, with the server's own
  * evaluator: a laptop on a plane enforces the same policy as one online.
- * What it cannot know it does not guess: no bundle, a damaged one, or one
- * stale past its limit decides deny with reason policy_error.
+ * What it cannot know it does not guess: no bundle, a damaged or edited
+ * one (agent/state.h verifies keysets, head and bundle on every load), one
+ * stale past its limit, or an agent the server revoked decides deny with
+ * reason policy_error.
  */
 #include "config.h"
 #include "agent/check.h"
@@ -91,6 +93,8 @@ build_request (int argc, char **argv, const struct ag_check_options *o)
     return usage_error ("which surface? network, filesystem, credentials or mcp");
   const char *surface = argv[0];
   json_int_t port;
+  if (o->read_only && (0 != strcmp (surface, "mcp") || 3 != argc))
+    return usage_error ("--read-only goes with mcp <server> <tool> only");
   if (0 == strcmp (surface, "network"))
     {
       if (3 != argc || 0 != parse_port (argv[2], &port))
@@ -187,12 +191,12 @@ rule_json (const struct bw_decision_result *r)
  */
 static json_t *
 build_event (const json_t *req, const struct bw_decision_result *r, const struct ag_identity *id,
-             bool enrolled, const char *session, const struct ag_active *act)
+             const char *session, const struct ag_active *act)
 {
   char now[32];
   rfc3339_now (now);
   const char *agent = getenv ("BULWARK_SESSION_AGENT");
-  bool user = enrolled && 0 == strcmp (id->subject_kind, "user");
+  bool user = 0 == strcmp (id->subject_kind, "user");
   const char *mode
     = r->deciding >= 0 && BW_MODE_AUDIT == r->matched[r->deciding].mode ? "audit" : "enforce";
   json_t *session_j = json_pack ("{s:s, s:s}", "id", session, "client", "bulwark-agent");
@@ -257,8 +261,8 @@ print_json (const struct bw_decision_result *r, const struct ag_active *act, boo
 int
 ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_options *o)
 {
-  struct ag_identity id = { 0 };
-  struct ag_active act = { 0 };
+  struct ag_state st = { 0 };
+  const struct ag_active *act = &st.active;
   struct bw_decision_request *dreq = NULL;
   struct bw_decision_result res;
   const char *session = NULL;
@@ -280,15 +284,22 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
       goto done;
     }
 
-  bool enrolled = 0 == ag_identity_load (dir, &id);
-  int ar = ag_active_load (dir, &act);
-  if (ar < 0)
-    fprintf (stderr, "bulwark-agent check: the stored bundle is damaged: deciding deny\n");
+  ag_state_load (dir, &st);
+  bool enrolled = 0 == st.enrolled;
+  if ('\0' != st.damage[0])
+    fprintf (stderr, "bulwark-agent check: the stored state is damaged (%s): deciding deny\n",
+             st.damage);
+  if (ag_state_revoked (&st))
+    {
+      fprintf (stderr, "bulwark-agent check: agent revoked: enroll again; deciding deny\n");
+      ag_active_clear (&st.active); /* `run` removed it; should it still be there, it is not used */
+    }
   const int64_t now = (int64_t) time (NULL);
-  bool stale = 0 == ar && now >= act.head.exp;
-  bool past_limit = stale && now - act.head.exp > (int64_t) act.bundle->settings.stale_limit_s;
-  if (0 == ar && !past_limit)
-    bw_evaluate (act.bundle->refs, act.bundle->n, dreq, &res);
+  bool have = NULL != act->bundle;
+  bool stale = have && now >= act->head.exp;
+  bool past_limit = stale && now - act->head.exp > (int64_t) act->bundle->settings.stale_limit_s;
+  if (have && !past_limit)
+    bw_evaluate (act->bundle->refs, act->bundle->n, dreq, &res);
   else
     {
       /* A NULL policy is the evaluator's "unusable policy state": deny, policy_error. */
@@ -301,7 +312,7 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
   uint64_t seq = 0;
   if (enrolled)
     {
-      json_t *ev = build_event (req, &res, &id, enrolled, session, &act);
+      json_t *ev = build_event (req, &res, &st.id, session, act);
       int sr = NULL == ev ? -1 : ag_spool_append (dir, ev, &seq);
       json_decref (ev);
       spooled = 0 == sr ? "spooled" : 1 == sr ? "dropped" : "error";
@@ -310,15 +321,14 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
                  strerror (errno));
     }
   if (o->json)
-    print_json (&res, &act, stale, req, spooled, seq);
+    print_json (&res, act, stale, req, spooled, seq);
   else
-    print_line (&res, &act, stale);
+    print_line (&res, act, stale);
   code = BW_DECISION_ALLOW == res.decision ? AG_EXIT_OK : AG_EXIT_FAIL;
 done:
   bw_decision_request_free (dreq);
   json_decref (req);
   json_decref (errors);
-  ag_active_clear (&act);
-  ag_identity_clear (&id);
+  ag_state_clear (&st);
   return code;
 }

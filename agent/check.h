@@ -13,7 +13,8 @@
 struct ag_check_options
 {
   bool json;      /**< print the full result as JSON instead of one line */
-  bool read_only; /**< mcp: the tool is annotated read-only (MCP ToolAnnotations readOnlyHint) */
+  bool read_only; /**< mcp with a tool only: the tool is annotated read-only (MCP
+                       ToolAnnotations readOnlyHint), for rules with "when": {"read_only"} */
 };
 
 /**
@@ -23,9 +24,10 @@ struct ag_check_options
  *   credentials <credential> <host|mcp-server>   (a name with '/' is an MCP server)
  *   mcp <server> [<tool>]                         (with a tool: invoke_tool; else list_tools)
  * with the DESIGN §4 request shape (context.home from $HOME; context.session
- * from BULWARK_SESSION_ID or a new UUIDv7).  No active bundle, or a stale
- * bundle past its settings.stale_limit_s, decides deny with reason
- * policy_error (DESIGN §4 step 7).  Prints one line
+ * from BULWARK_SESSION_ID or a new UUIDv7).  No active bundle, a stored
+ * state that does not verify (agent/state.h), a stale bundle past its
+ * settings.stale_limit_s, or a revoked agent decides deny with reason
+ * policy_error (DESIGN §4 step 7), and says why on stderr.  Prints one line
  *   <decision> reason=<reason> policy_id=<id> revision=<n> rule_id=<id> bundle_version=<v>
  * (`rule=none` when no rule decided; ` stale` appended in stale mode), or
  * the JSON result with --json.

@@ -40,6 +40,9 @@ static const char usage_text[]
     "        filesystem <path> read|write\n"
     "        credentials <credential> <host|mcp-server>\n"
     "        mcp <server> [<tool>]\n"
+    "      --json prints the full result as JSON.\n"
+    "      --read-only (mcp <server> <tool> only): the tool is annotated read-only\n"
+    "      (MCP ToolAnnotations readOnlyHint); rules match it with \"when\": {\"read_only\"}\n"
     "  status [--json]\n"
     "      show enrollment, keyset, active bundle, last error and the event spool\n"
     "\n"
@@ -47,14 +50,33 @@ static const char usage_text[]
     "$XDG_STATE_HOME/bulwark, else ~/.local/state/bulwark\n"
     "\n"
     "exit status: 0 success (check: allow); 1 failure (check: deny or\n"
-    "require_approval); 2 usage; 3 the server no longer knows this agent: enroll\n"
-    "again; 4 this agent was disabled by an administrator\n";
+    "require_approval); 2 usage; 3 the server revoked this agent: its bundle is no\n"
+    "longer enforced, enroll again; 4 an administrator disabled this agent: no more\n"
+    "updates, the last bundle stays in force\n";
 
 static int
 usage (void)
 {
   fputs (usage_text, stderr);
   return AG_EXIT_USAGE;
+}
+
+/* A bad command line: one line on what is wrong (@cmd: the command, or NULL), then the usage. */
+static int
+usage_error (const char *cmd, const char *fmt, const char *arg)
+{
+  fprintf (stderr, "bulwark-agent%s%s: ", NULL != cmd ? " " : "", NULL != cmd ? cmd : "");
+  fprintf (stderr, fmt, arg);
+  fputc ('\n', stderr);
+  return usage ();
+}
+
+/* What getopt_long refused (@c ':' a missing value, else an unknown option; optind is past it). */
+static int
+bad_option (char **argv, int c)
+{
+  return usage_error (argv[0], ':' == c ? "%s needs a value" : "unknown option \"%s\"",
+                      argv[optind - 1]);
 }
 
 /* --state-dir, before or after the command. */
@@ -65,7 +87,7 @@ static void
 reset_getopt (void)
 {
   optind = 1;
-  opterr = 1;
+  opterr = 0; /* bad_option says it, with the command */
 }
 
 static int
@@ -94,7 +116,7 @@ cmd_enroll (int argc, char **argv)
   struct ag_enroll_options o = { .secret = getenv ("BULWARK_AGENT_ENROLL_SECRET") };
   int c;
   reset_getopt ();
-  while (-1 != (c = getopt_long (argc, argv, "", opts, NULL)))
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
     switch (c)
       {
       case 's':
@@ -113,10 +135,14 @@ cmd_enroll (int argc, char **argv)
         g_dir_flag = optarg;
         break;
       default:
-        return usage ();
+        return bad_option (argv, c);
       }
-  if (optind != argc || NULL == o.server || NULL == o.secret)
-    return usage ();
+  if (optind != argc)
+    return usage_error (argv[0], "unexpected argument \"%s\"", argv[optind]);
+  if (NULL == o.server)
+    return usage_error (argv[0], "%s is required", "--server");
+  if (NULL == o.secret)
+    return usage_error (argv[0], "%s (or BULWARK_AGENT_ENROLL_SECRET) is required", "--secret");
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
   return ag_enroll_main (dir, &o);
@@ -136,27 +162,30 @@ cmd_run (int argc, char **argv)
   /* clang-format on */
   struct ag_run_options o = { .wait_s = -1 };
   int c;
+  long wait;
   char *end;
   reset_getopt ();
-  while (-1 != (c = getopt_long (argc, argv, "", opts, NULL)))
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
     switch (c)
       {
       case 'o':
         o.once = true;
         break;
       case 'w':
-        o.wait_s = (int) strtol (optarg, &end, 10);
-        if ('\0' != *end || end == optarg || o.wait_s < 0 || o.wait_s > AG_WAIT_MAX_S)
-          return usage ();
+        wait = strtol (optarg, &end, 10);
+        if ('\0' != *end || end == optarg || wait < 0 || wait > AG_WAIT_MAX_S)
+          return usage_error (argv[0], "--wait takes whole seconds from 0 to 60, not \"%s\"",
+                              optarg);
+        o.wait_s = (int) wait;
         break;
       case 'd':
         g_dir_flag = optarg;
         break;
       default:
-        return usage ();
+        return bad_option (argv, c);
       }
   if (optind != argc)
-    return usage ();
+    return usage_error (argv[0], "unexpected argument \"%s\"", argv[optind]);
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
   return ag_run_main (dir, &o);
@@ -177,7 +206,7 @@ cmd_check (int argc, char **argv)
   struct ag_check_options o = { 0 };
   int c;
   reset_getopt ();
-  while (-1 != (c = getopt_long (argc, argv, "", opts, NULL)))
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
     switch (c)
       {
       case 'j':
@@ -190,7 +219,7 @@ cmd_check (int argc, char **argv)
         g_dir_flag = optarg;
         break;
       default:
-        return usage ();
+        return bad_option (argv, c);
       }
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
@@ -211,7 +240,7 @@ cmd_status (int argc, char **argv)
   bool json = false;
   int c;
   reset_getopt ();
-  while (-1 != (c = getopt_long (argc, argv, "", opts, NULL)))
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
     switch (c)
       {
       case 'j':
@@ -221,10 +250,10 @@ cmd_status (int argc, char **argv)
         g_dir_flag = optarg;
         break;
       default:
-        return usage ();
+        return bad_option (argv, c);
       }
   if (optind != argc)
-    return usage ();
+    return usage_error (argv[0], "unexpected argument \"%s\"", argv[optind]);
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
   return ag_status_main (dir, json);
@@ -246,10 +275,10 @@ main (int argc, char **argv)
       else if (0 == strcmp (argv[i], "--version"))
         return puts ("bulwark-agent " PACKAGE_VERSION), AG_EXIT_OK;
       else
-        return usage ();
+        return usage_error (NULL, "unknown option \"%s\"", argv[i]);
     }
   if (i >= argc)
-    return usage ();
+    return usage_error (NULL, "%s", "which command? enroll, run, check or status");
   const char *level = getenv ("BULWARK_AGENT_LOG_LEVEL");
   enum bw_log_level lv;
   if (NULL != level && 0 == bw_log_level_parse (level, &lv))
@@ -263,5 +292,5 @@ main (int argc, char **argv)
     return cmd_check (argc - i, argv + i);
   if (0 == strcmp (cmd, "status"))
     return cmd_status (argc - i, argv + i);
-  return usage ();
+  return usage_error (NULL, "unknown command \"%s\"", cmd);
 }

@@ -15,6 +15,7 @@
 #include "lib/crypto.h"
 #include "lib/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -226,9 +227,13 @@ ag_spool_counts (const char *dir, struct ag_spool_counts *out)
   return r;
 }
 
-/* Cut the first @consumed bytes off spool.jsonl (they were the batch just handled). */
+/*
+ * Replace the first @consumed bytes of spool.jsonl (the batch just handled)
+ * with the @keep_len bytes at @keep (lines of that batch to send again;
+ * keep_len <= consumed).
+ */
 static int
-spool_cut (const char *dir, size_t consumed)
+spool_cut (const char *dir, size_t consumed, const char *keep, size_t keep_len)
 {
   char *buf;
   size_t len;
@@ -236,8 +241,13 @@ spool_cut (const char *dir, size_t consumed)
   if (lock < 0)
     return -1;
   int r = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
-  if (0 == r && len >= consumed)
-    r = ag_file_replace (dir, "spool.jsonl", buf + consumed, len - consumed);
+  if (0 == r && len >= consumed && consumed >= keep_len)
+    {
+      char *start = buf + consumed - keep_len;
+      if (keep_len > 0)
+        memcpy (start, keep, keep_len);
+      r = ag_file_replace (dir, "spool.jsonl", start, len - consumed + keep_len);
+    }
   else
     r = -1;
   free (buf);
@@ -345,6 +355,74 @@ next_batch (const char *dir, unsigned max_events, char **lines, size_t *consumed
   return n;
 }
 
+/*
+ * A 400 whose problem names events (errors[].pointer "/events/<i>/..."):
+ * move just those lines of the batch (@n events in @len bytes at @lines)
+ * aside and put the others back at the front of the spool, to be sent
+ * again.  Each round moves at least one event aside, so this ends.
+ * @param[out] refused  the events moved aside; 0 when the problem names
+ *                      none (the caller refuses the whole batch)
+ * @return 0, or -1 on I/O failure.
+ */
+static int
+refuse_named (const char *dir, const char *lines, size_t len, long n,
+              const struct ag_http_response *rs, uint64_t *refused)
+{
+  bool *named = calloc ((size_t) n, sizeof (*named));
+  char *aside = malloc (len), *keep = malloc (len);
+  json_t *p = json_loadb (rs->body, rs->len, 0, NULL), *e;
+  size_t i, al = 0, kl = 0, off = 0;
+  int r = -1;
+  *refused = 0;
+  if (NULL == named || NULL == aside || NULL == keep)
+    goto done;
+  json_array_foreach (json_object_get (p, "errors"), i, e)
+  {
+    const char *ptr = json_string_value (json_object_get (e, "pointer"));
+    char *end;
+    if (NULL == ptr || 0 != strncmp (ptr, "/events/", 8) || !isdigit ((unsigned char) ptr[8]))
+      continue;
+    unsigned long k = strtoul (ptr + 8, &end, 10);
+    if (('\0' == *end || '/' == *end) && k < (unsigned long) n && !named[k])
+      {
+        named[k] = true;
+        (*refused)++;
+      }
+  }
+  r = 0;
+  if (0 == *refused)
+    goto done;
+  for (long k = 0; k < n && off < len; k++)
+    {
+      const char *nl = memchr (lines + off, '\n', len - off);
+      size_t next = nl ? (size_t) (nl - lines) + 1 : len;
+      if (named[k])
+        {
+          memcpy (aside + al, lines + off, next - off);
+          al += next - off;
+        }
+      else
+        {
+          memcpy (keep + kl, lines + off, next - off);
+          kl += next - off;
+        }
+      off = next;
+    }
+  json_t *f = json_pack ("{s:I, s:I, s:s%}", "events", (json_int_t) n, "refused",
+                         (json_int_t) *refused, "problem", rs->body, rs->len);
+  bw_log_json (BW_LOG_WARN,
+               "events refused; moved to events.rejected.jsonl, sending the rest again", f);
+  r = reject (dir, aside, al, *refused);
+  if (0 == r)
+    r = spool_cut (dir, len, keep, kl);
+done:
+  json_decref (p);
+  free (named);
+  free (aside);
+  free (keep);
+  return r;
+}
+
 /* {"events":[<line>,<line>...]} from @n newline-separated lines. */
 static char *
 batch_body (const char *lines, size_t len, size_t *body_len)
@@ -395,7 +473,7 @@ ag_spool_upload (const char *dir, struct ag_http *http, unsigned batch_max,
           bw_log_json (BW_LOG_WARN, "event spool: unreadable line moved aside", NULL);
           int r = reject (dir, lines, consumed, 1);
           if (0 == r)
-            r = spool_cut (dir, consumed);
+            r = spool_cut (dir, consumed, NULL, 0);
           free (lines);
           if (0 != r)
             return -1;
@@ -437,7 +515,7 @@ ag_spool_upload (const char *dir, struct ag_http *http, unsigned batch_max,
       int r = 0;
       if (202 == rs.status)
         {
-          r = spool_cut (dir, consumed);
+          r = spool_cut (dir, consumed, NULL, 0);
           res->accepted += (uint64_t) n;
         }
       else if (413 == rs.status && n > 1)
@@ -445,13 +523,20 @@ ag_spool_upload (const char *dir, struct ag_http *http, unsigned batch_max,
       else if (400 == rs.status || 413 == rs.status)
         {
           /* The server will never take these: keep them for a human, count them lost. */
-          json_t *f = json_pack ("{s:I, s:I, s:s%}", "events", (json_int_t) n, "status",
-                                 (json_int_t) rs.status, "problem", rs.body, rs.len);
-          bw_log_json (BW_LOG_WARN, "event batch refused; moved to events.rejected.jsonl", f);
-          r = reject (dir, lines, consumed, (uint64_t) n);
-          if (0 == r)
-            r = spool_cut (dir, consumed);
-          res->rejected += (uint64_t) n;
+          uint64_t refused = 0;
+          if (400 == rs.status)
+            r = refuse_named (dir, lines, consumed, n, &rs, &refused);
+          if (0 == r && 0 == refused)
+            {
+              json_t *f = json_pack ("{s:I, s:I, s:s%}", "events", (json_int_t) n, "status",
+                                     (json_int_t) rs.status, "problem", rs.body, rs.len);
+              bw_log_json (BW_LOG_WARN, "event batch refused; moved to events.rejected.jsonl", f);
+              r = reject (dir, lines, consumed, (uint64_t) n);
+              if (0 == r)
+                r = spool_cut (dir, consumed, NULL, 0);
+              refused = (uint64_t) n;
+            }
+          res->rejected += refused;
         }
       else
         {

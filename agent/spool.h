@@ -10,7 +10,7 @@
  * Files in the state directory (all 0600):
  *   spool.jsonl            one event per line, appended with O_APPEND + fsync
  *   events.json            {"last_seq": N, "dropped": D}, replaced atomically
- *   events.rejected.jsonl  batches the server refused with 400, kept for a human
+ *   events.rejected.jsonl  events the server refused with 400, kept for a human
  *   spool.lock             flock(2) serializing appenders and the uploader
  */
 #ifndef BW_AGENT_SPOOL_H
@@ -67,8 +67,10 @@ struct ag_upload_result
  * Upload spooled events through @a http: batches of at most
  * @a batch_max (≤ AG_EVENTS_BATCH_MAX) events and AG_EVENTS_BATCH_BYTES,
  * gzip-compressed, until the spool is empty.  202 removes the batch; 413
- * halves the batch and tries again; 400 moves the batch to
- * events.rejected.jsonl and counts it dropped.  Any other answer stops.
+ * halves the batch and tries again; 400 moves the events its problem names
+ * (errors[].pointer "/events/<i>/...") to events.rejected.jsonl, counts them
+ * dropped and sends the rest again — or, when it names none, the whole
+ * batch.  Any other answer stops.
  * @return 0 when the spool was emptied (or had nothing), -1 when stopped
  *         early (see @a res; the caller backs off by status).
  */

@@ -2,10 +2,9 @@
  * The agent's on-disk state (see state.h for the files).
  *
  * Nothing here talks to the server.  What is stored was verified before it
- * was stored (agent/enroll.c, agent/sync.c); loading trusts the directory,
- * which only this user can read and write, and still checks what is cheap
- * to check (the bundle's hash) so a damaged disk shows as an error rather
- * than as a policy.
+ * was stored (agent/enroll.c, agent/sync.c), and is verified again on every
+ * load, so a damaged disk or an edited file shows as an error rather than
+ * as a policy.
  */
 #include "config.h"
 #include "agent/state.h"
@@ -15,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,16 +197,17 @@ ag_file_remove (const char *dir, const char *name)
   return (0 == unlink (path) || ENOENT == errno) ? 0 : -1;
 }
 
-/* Remove every bundle file but @keep (NULL: all). */
+/* Remove every file whose name starts with @prefix, but @keep (NULL: all). */
 static void
-remove_bundles (const char *dir, const char *keep)
+remove_files (const char *dir, const char *prefix, const char *keep)
 {
   DIR *d = opendir (dir);
   if (NULL == d)
     return;
   struct dirent *e;
   while (NULL != (e = readdir (d)))
-    if (0 == strncmp (e->d_name, "bundle-", 7) && (NULL == keep || 0 != strcmp (e->d_name, keep)))
+    if (0 == strncmp (e->d_name, prefix, strlen (prefix))
+        && (NULL == keep || 0 != strcmp (e->d_name, keep)))
       (void) ag_file_remove (dir, e->d_name);
   closedir (d);
 }
@@ -228,7 +229,8 @@ ag_state_reset (const char *dir)
   for (size_t i = 0; files[i]; i++)
     if (0 != ag_file_remove (dir, files[i]))
       return -1;
-  remove_bundles (dir, NULL);
+  remove_files (dir, "bundle-", NULL);
+  remove_files (dir, "keyset-", NULL);
   return 0;
 }
 
@@ -314,25 +316,7 @@ ag_identity_clear (struct ag_identity *id)
   id->credential = NULL;
 }
 
-/* ---- keyset ---- */
-
-int
-ag_keyset_load (const char *dir, struct bw_keyset **out)
-{
-  char *buf;
-  size_t len;
-  *out = NULL;
-  int r = ag_file_read (dir, "keyset.json", AG_KEYSET_MAX, &buf, &len);
-  if (0 != r)
-    return r;
-  json_t *doc = json_loadb (buf, len, JSON_REJECT_DUPLICATES, NULL);
-  free (buf);
-  if (NULL == doc)
-    return -1;
-  *out = bw_keyset_load_verified (doc);
-  json_decref (doc);
-  return NULL == *out ? -1 : 0;
-}
+/* ---- keysets ---- */
 
 int
 ag_keyset_save (const char *dir, const char *doc, size_t len)
@@ -340,20 +324,130 @@ ag_keyset_save (const char *dir, const char *doc, size_t len)
   return ag_file_replace (dir, "keyset.json", doc, len);
 }
 
-/* ---- active bundle ---- */
-
-static int
-get_u64 (const json_t *o, const char *k, uint64_t *out)
+static void
+keyset_name (char out[64], uint64_t version)
 {
-  const json_t *v = json_object_get (o, k);
-  if (!json_is_integer (v) || json_integer_value (v) < 0)
-    return -1;
-  *out = (uint64_t) json_integer_value (v);
+  snprintf (out, 64, "keyset-%" PRIu64 ".json", version);
+}
+
+/* Append @ks to @k (taken over).  0 or -1 (then freed). */
+static int
+keysets_push (struct ag_keysets *k, struct bw_keyset *ks)
+{
+  struct bw_keyset **v = realloc (k->v, (k->n + 1) * sizeof (*v));
+  if (NULL == v)
+    {
+      bw_keyset_free (ks);
+      return -1;
+    }
+  k->v = v;
+  k->v[k->n++] = ks;
   return 0;
 }
 
+/* Read keyset file @name: 0 and the JSON document; 1 when absent; -1. */
+static int
+keyset_read (const char *dir, const char *name, json_t **doc)
+{
+  char *buf;
+  size_t len;
+  *doc = NULL;
+  int r = ag_file_read (dir, name, AG_KEYSET_MAX, &buf, &len);
+  if (0 != r)
+    return r;
+  *doc = json_loadb (buf, len, JSON_REJECT_DUPLICATES, NULL);
+  free (buf);
+  return NULL == *doc ? -1 : 0;
+}
+
 int
-ag_head_decode (const char *jws, struct bw_head_claims *out)
+ag_keysets_load (const char *dir, const char *org_id, struct ag_keysets *out, char *why,
+                 size_t whylen)
+{
+  char name[64] = "keyset.json";
+  json_t *doc;
+  memset (out, 0, sizeof (*out));
+  int r = keyset_read (dir, name, &doc);
+  if (1 == r)
+    {
+      snprintf (why, whylen, "keyset.json: missing");
+      return -1;
+    }
+  /* The first was trusted at enrollment; each next one must be signed by the one before it. */
+  while (0 == r)
+    {
+      struct bw_keyset *ks = NULL;
+      enum bw_keyset_error e = 0 == out->n ? bw_keyset_trust_first (doc, org_id, &ks)
+                                           : bw_keyset_advance (ag_keysets_current (out), doc, &ks);
+      json_decref (doc);
+      if (BW_KEYSET_OK != e)
+        {
+          snprintf (why, whylen, "%s: %s", name, bw_keyset_error_name (e));
+          break;
+        }
+      if (0 != keysets_push (out, ks))
+        {
+          snprintf (why, whylen, "out of memory");
+          break;
+        }
+      keyset_name (name, bw_keyset_version (ks) + 1);
+      r = keyset_read (dir, name, &doc);
+      if (1 == r)
+        return 0; /* the end of the chain */
+    }
+  if (r < 0)
+    snprintf (why, whylen, "%s: unreadable", name);
+  ag_keysets_clear (out);
+  return -1;
+}
+
+const struct bw_keyset *
+ag_keysets_current (const struct ag_keysets *k)
+{
+  return 0 == k->n ? NULL : k->v[k->n - 1];
+}
+
+const struct bw_keyset *
+ag_keysets_find (const struct ag_keysets *k, uint64_t version)
+{
+  /* Versions go up one at a time from the first. */
+  if (0 == k->n || version < bw_keyset_version (k->v[0]))
+    return NULL;
+  uint64_t i = version - bw_keyset_version (k->v[0]);
+  return i < k->n ? k->v[i] : NULL;
+}
+
+int
+ag_keysets_append (const char *dir, struct ag_keysets *k, const char *doc, size_t len,
+                   struct bw_keyset *next)
+{
+  char name[64];
+  keyset_name (name, bw_keyset_version (next));
+  if (0 != ag_file_replace (dir, name, doc, len))
+    {
+      bw_keyset_free (next);
+      return -1;
+    }
+  return keysets_push (k, next);
+}
+
+void
+ag_keysets_clear (struct ag_keysets *k)
+{
+  if (NULL == k)
+    return;
+  for (size_t i = 0; i < k->n; i++)
+    bw_keyset_free (k->v[i]);
+  free (k->v);
+  k->v = NULL;
+  k->n = 0;
+}
+
+/* ---- active bundle ---- */
+
+/* The keyset_version a head claims, read without verifying: which keyset to verify it with. */
+static int
+claimed_keyset (const char *jws, uint64_t *out)
 {
   const char *a = strchr (jws, '.');
   const char *b = a ? strchr (a + 1, '.') : NULL;
@@ -365,21 +459,10 @@ ag_head_decode (const char *jws, struct bw_head_claims *out)
     return -1;
   json_t *j = json_loadb ((const char *) payload, plen, JSON_REJECT_DUPLICATES, NULL);
   free (payload);
-  uint64_t iat = 0, exp = 0;
-  memset (out, 0, sizeof (*out));
-  int r = (NULL != j && 0 == copy_str (out->iss, sizeof (out->iss), json_object_get (j, "iss"))
-           && 0 == copy_str (out->sub, sizeof (out->sub), json_object_get (j, "sub"))
-           && 0 == copy_str (out->aud, sizeof (out->aud), json_object_get (j, "aud"))
-           && 0 == copy_str (out->sha256, sizeof (out->sha256), json_object_get (j, "sha256"))
-           && 0 == get_u64 (j, "bundle_version", &out->bundle_version)
-           && 0 == get_u64 (j, "head_serial", &out->head_serial)
-           && 0 == get_u64 (j, "length", &out->length)
-           && 0 == get_u64 (j, "keyset_version", &out->keyset_version)
-           && 0 == get_u64 (j, "iat", &iat) && 0 == get_u64 (j, "exp", &exp))
-            ? 0
-            : -1;
-  out->iat = (int64_t) iat;
-  out->exp = (int64_t) exp;
+  json_t *v = json_object_get (j, "keyset_version");
+  int r = json_is_integer (v) && json_integer_value (v) > 0 ? 0 : -1;
+  if (0 == r)
+    *out = (uint64_t) json_integer_value (v);
   json_decref (j);
   return r;
 }
@@ -390,31 +473,71 @@ bundle_name (char out[128], const char *sha256)
   snprintf (out, 128, "bundle-%s.json", sha256);
 }
 
-int
-ag_active_load (const char *dir, struct ag_active *out)
+static int
+active_load (const char *dir, const struct ag_identity *id, const struct ag_keysets *ks,
+             struct ag_active *out, char *why, size_t whylen)
 {
-  char *jws = NULL, *bytes = NULL, name[128], sha[BW_SHA256_HEX_LEN + 1], why[128];
+  char *jws = NULL, *bytes = NULL, name[128], sha[BW_SHA256_HEX_LEN + 1], perr[128];
   size_t len, blen;
+  uint64_t ksv = 0;
   memset (out, 0, sizeof (*out));
   int r = ag_file_read (dir, "head.jws", BW_JWS_MAX, &jws, &len);
+  if (1 == r)
+    return 1;
   if (0 != r)
-    return r;
-  r = ag_head_decode (jws, &out->head);
+    {
+      snprintf (why, whylen, "head.jws: unreadable");
+      return -1;
+    }
+  /*
+   * exp is left to the caller (stale mode): `now` = -1 lies before every
+   * head's exp.  Nothing is compared with a last head: this one is it.
+   */
+  struct bw_head_expect ex = { .org_id = id->org_id, .subject_id = id->subject_id, .now = -1 };
+  /* The keyset the head names; else the current one, whose verdict then says what is wrong. */
+  const struct bw_keyset *signer
+    = 0 == claimed_keyset (jws, &ksv) ? ag_keysets_find (ks, ksv) : NULL;
+  enum bw_jws_error je = BW_JWS_OK;
+  enum bw_head_error he
+    = bw_head_verify (jws, NULL != signer ? signer : ag_keysets_current (ks), &ex, &out->head, &je);
   free (jws);
-  if (0 != r)
-    return -1;
+  if (BW_HEAD_OK != he)
+    {
+      snprintf (why, whylen, "head.jws: %s",
+                BW_HEAD_BAD_JWS == he ? bw_jws_error_name (je) : bw_head_error_name (he));
+      return -1;
+    }
   bundle_name (name, out->head.sha256);
   if (0 != ag_file_read (dir, name, BW_BUNDLE_MAX, &bytes, &blen))
-    return -1;
+    {
+      snprintf (why, whylen, "%s: missing or unreadable", name);
+      return -1;
+    }
   bw_sha256_hex (bytes, blen, sha);
   if (blen != out->head.length || 0 != strcmp (sha, out->head.sha256))
     {
       free (bytes);
+      snprintf (why, whylen, "%s: not the bytes the head signs", name);
       return -1;
     }
-  out->bundle = bw_bundle_parse (bytes, blen, why, sizeof (why));
+  out->bundle = bw_bundle_parse (bytes, blen, perr, sizeof (perr));
   free (bytes);
-  return NULL == out->bundle ? -1 : 0;
+  if (NULL == out->bundle)
+    {
+      snprintf (why, whylen, "%s: %s", name, perr);
+      return -1;
+    }
+  return 0;
+}
+
+int
+ag_active_load (const char *dir, const struct ag_identity *id, const struct ag_keysets *ks,
+                struct ag_active *out, char *why, size_t whylen)
+{
+  int r = active_load (dir, id, ks, out, why, whylen);
+  if (r < 0)
+    ag_active_clear (out); /* nothing half-loaded is ever used */
+  return r;
 }
 
 void
@@ -423,16 +546,7 @@ ag_active_clear (struct ag_active *a)
   if (NULL == a)
     return;
   bw_bundle_free (a->bundle);
-  a->bundle = NULL;
-}
-
-/* Remove every bundle file but the one the active head names. */
-static void
-collect_bundles (const char *dir, const char *keep_sha)
-{
-  char keep[128];
-  bundle_name (keep, keep_sha);
-  remove_bundles (dir, keep);
+  memset (a, 0, sizeof (*a));
 }
 
 int
@@ -440,15 +554,21 @@ ag_active_save (const char *dir, const struct bw_head_claims *claims, const char
                 const void *bytes, size_t len)
 {
   char name[128];
-  if (NULL != bytes)
-    {
-      bundle_name (name, claims->sha256);
-      if (0 != ag_file_replace (dir, name, bytes, len))
-        return -1;
-    }
+  bundle_name (name, claims->sha256);
+  if (NULL != bytes && 0 != ag_file_replace (dir, name, bytes, len))
+    return -1;
   if (0 != ag_file_replace (dir, "head.jws", jws, strlen (jws)))
     return -1;
-  collect_bundles (dir, claims->sha256);
+  remove_files (dir, "bundle-", name); /* what no head names any more */
+  return 0;
+}
+
+int
+ag_active_drop (const char *dir)
+{
+  if (0 != ag_file_remove (dir, "head.jws"))
+    return -1;
+  remove_files (dir, "bundle-", NULL);
   return 0;
 }
 
@@ -491,4 +611,36 @@ ag_status_save (const char *dir, const struct ag_status *st)
   int r = ag_file_replace (dir, "status.json", s, strlen (s));
   free (s);
   return r;
+}
+
+/* ---- all of it ---- */
+
+void
+ag_state_load (const char *dir, struct ag_state *st)
+{
+  memset (st, 0, sizeof (*st));
+  st->enrolled = ag_identity_load (dir, &st->id);
+  if (0 != ag_status_load (dir, &st->status))
+    memset (&st->status, 0, sizeof (st->status));
+  if (0 != st->enrolled)
+    return;
+  int r = ag_keysets_load (dir, st->id.org_id, &st->ks, st->damage, sizeof (st->damage));
+  if (0 == r)
+    r = ag_active_load (dir, &st->id, &st->ks, &st->active, st->damage, sizeof (st->damage));
+  if (r < 0)
+    snprintf (st->status.last_error, sizeof (st->status.last_error), "state:damaged");
+}
+
+void
+ag_state_clear (struct ag_state *st)
+{
+  ag_active_clear (&st->active);
+  ag_keysets_clear (&st->ks);
+  ag_identity_clear (&st->id);
+}
+
+bool
+ag_state_revoked (const struct ag_state *st)
+{
+  return 0 == strcmp (st->status.state, "revoked");
 }

@@ -4,7 +4,8 @@
  *
  *   credential            the agent credential "bwa_..." (from enrollment)
  *   identity.json         {server, agent_id, org: {id, slug}, subject: {kind, id}, hostname}
- *   keyset.json           the current verified org keyset, bytes as received
+ *   keyset.json           the org keyset received at enrollment (the trust anchor)
+ *   keyset-<N>.json       each later keyset N, bytes as received (verified against N-1)
  *   bundle-<sha256>.json  bundle bytes exactly as signed and served
  *   head.jws              the compact JWS head of the active bundle
  *   status.json           what the check-in loop last saw: {state, last_error, last_checkin}
@@ -14,6 +15,15 @@
  * so a crash leaves the old or the new content, never a mix.  The active
  * bundle is the one head.jws names: the bundle file is written first, and
  * renaming the new head into place is the swap (DESIGN §6).
+ *
+ * Nothing is trusted because it is on disk: every load verifies again what
+ * was verified before it was stored — the keyset chain from the enrollment
+ * keyset, the head's signature, org and subject, the bundle's length and
+ * sha256 — so an edited or damaged file is refused (decisions deny, `run`
+ * fetches afresh), never enforced.  That stops an edit, not an owner: whoever
+ * can write the directory can also replace the enrollment keyset, the trust
+ * anchor.  In production the directory belongs to a dedicated user (or root),
+ * not to the developer whose tools the agent constrains.
  */
 #ifndef BW_AGENT_STATE_H
 #define BW_AGENT_STATE_H
@@ -46,6 +56,13 @@ struct ag_identity
   char *credential; /**< malloc'd "bwa_..."; wiped by ag_identity_clear */
 };
 
+/** The org keysets since enrollment, oldest first: v[n - 1] is the current one. */
+struct ag_keysets
+{
+  struct bw_keyset **v;
+  size_t n; /**< 0: none */
+};
+
 /** The bundle being enforced: its verified head and parsed bytes. */
 struct ag_active
 {
@@ -56,7 +73,7 @@ struct ag_active
 /** What the last check-in found (status.json). */
 struct ag_status
 {
-  char state[16]; /**< "ok", "error", "node_invalid", "disabled", "" = never ran */
+  char state[16]; /**< "ok", "error", "revoked" (401 node_invalid), "disabled", "" = never ran */
   char last_error[AG_ERROR_MAX + 1]; /**< "" when none; see agent/sync.c for the names */
   int64_t last_checkin;              /**< unix seconds of the last answered check-in, 0 = never */
 };
@@ -110,28 +127,56 @@ int ag_identity_load (const char *dir, struct ag_identity *id);
 /** Wipe and free the credential of @a id.  NULL-safe. */
 void ag_identity_clear (struct ag_identity *id);
 
-/**
- * The keyset stored by ag_keyset_save, loaded without checking signatures
- * again (it was verified before it was stored).
- * @return 0 and *out; 1 when none; -1 when unreadable.
- */
-int ag_keyset_load (const char *dir, struct bw_keyset **out);
-
-/** Store keyset document @a doc (bytes as received and verified).  @return 0 or -1. */
+/** Store the enrollment keyset @a doc (verified) as keyset.json.  @return 0 or -1. */
 int ag_keyset_save (const char *dir, const char *doc, size_t len);
 
 /**
- * The active bundle.  The head's claims are decoded, not verified again:
- * it was verified before it was stored, and its key may since have rotated
- * out and its time run out (that is stale mode, not corruption).  The
- * bundle bytes must still hash to the head's sha256.
- * @return 0 and @a out filled (free with ag_active_clear); 1 when there is
- *         no active bundle; -1 when the stored files are damaged.
+ * The keysets, verified again as a chain: keyset.json must be signed by its
+ * own keys for org @a org_id (bw_keyset_trust_first), and each
+ * keyset-<N+1>.json that follows by the keys of N (bw_keyset_advance).
+ * @return 0 and @a out filled (free with ag_keysets_clear), or -1 when a
+ *         file is missing or unreadable or the chain breaks (@a why says
+ *         where).
  */
-int ag_active_load (const char *dir, struct ag_active *out);
+int ag_keysets_load (const char *dir, const char *org_id, struct ag_keysets *out, char *why,
+                     size_t whylen);
+
+/** The current (newest) keyset, or NULL when none. */
+const struct bw_keyset *ag_keysets_current (const struct ag_keysets *k);
+
+/** Keyset @a version of the chain, or NULL. */
+const struct bw_keyset *ag_keysets_find (const struct ag_keysets *k, uint64_t version);
+
+/**
+ * Store keyset document @a doc, already verified into @a next (one version
+ * after the current), as keyset-<N>.json, and append @a next to @a k, which
+ * takes it over (it is freed on failure).  @return 0 or -1.
+ */
+int ag_keysets_append (const char *dir, struct ag_keysets *k, const char *doc, size_t len,
+                       struct bw_keyset *next);
+
+/** Free what @a k holds.  NULL-safe. */
+void ag_keysets_clear (struct ag_keysets *k);
+
+/**
+ * The active bundle, verified again: head.jws against the keyset of the
+ * chain @a ks it names (it can be older than the current one: a keyset is
+ * stored as soon as it is walked, a head signed under it only once one
+ * arrives and verifies), with the org and subject of @a id; then the bundle
+ * bytes' length and sha256.  The head's `exp` is not checked: an expired
+ * head is stale mode, for the caller.
+ * @return 0 and @a out filled (free with ag_active_clear); 1 when there is
+ *         no active bundle; -1 when the stored files are damaged or were
+ *         edited (@a why says how): nothing of them may be enforced.
+ */
+int ag_active_load (const char *dir, const struct ag_identity *id, const struct ag_keysets *ks,
+                    struct ag_active *out, char *why, size_t whylen);
 
 /** Free what @a a holds.  NULL-safe. */
 void ag_active_clear (struct ag_active *a);
+
+/** Remove head.jws and every bundle file: nothing is active any more.  @return 0 or -1. */
+int ag_active_drop (const char *dir);
 
 /**
  * Make a verified head (and its bundle) active: when @a bytes is not NULL,
@@ -148,7 +193,24 @@ int ag_status_load (const char *dir, struct ag_status *st);
 /** Replace status.json.  @return 0 or -1. */
 int ag_status_save (const char *dir, const struct ag_status *st);
 
-/** Decode the claims of a compact JWS head without verifying it (see ag_active_load). */
-int ag_head_decode (const char *jws, struct bw_head_claims *out);
+/** Everything `check` and `status` read, loaded and verified by the functions above. */
+struct ag_state
+{
+  int enrolled; /**< ag_identity_load's answer: 0 enrolled, 1 not, -1 unreadable */
+  struct ag_identity id;
+  struct ag_keysets ks;    /**< n = 0 when unusable */
+  struct ag_active active; /**< bundle NULL: none (or damaged) */
+  struct ag_status status; /**< last_error "state:damaged" when damaged */
+  char damage[160];        /**< what is damaged, for people; "" when nothing */
+};
+
+/** Load @a st from @a dir.  Never fails: what cannot be trusted is left out. */
+void ag_state_load (const char *dir, struct ag_state *st);
+
+/** Free what @a st holds. */
+void ag_state_clear (struct ag_state *st);
+
+/** Whether the server revoked this agent (status "revoked"): enroll again. */
+bool ag_state_revoked (const struct ag_state *st);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * `bulwark-agent status`: reads the state directory, changes nothing.
+ * `bulwark-agent status`: reads the state directory, changes nothing.  It
+ * loads it the way `check` does (agent/state.h), so what it shows as the
+ * bundle is what `check` enforces.
  */
 #include "config.h"
 #include "agent/status.h"
@@ -23,10 +25,12 @@ utc (int64_t t, char out[32])
 }
 
 static json_t *
-status_json (const char *dir, const struct ag_identity *id, const struct bw_keyset *ks,
-             const struct ag_active *act, const struct ag_status *st,
-             const struct ag_spool_counts *c, bool stale)
+status_json (const char *dir, const struct ag_state *s, const struct ag_spool_counts *c, bool stale)
 {
+  const struct ag_identity *id = &s->id;
+  const struct bw_keyset *ks = ag_keysets_current (&s->ks);
+  const struct ag_active *act = &s->active;
+  const struct ag_status *st = &s->status;
   json_t *bundle = json_null ();
   if (NULL != act->bundle)
     bundle = json_pack ("{s:I, s:s, s:I, s:I}", "version", (json_int_t) act->head.bundle_version,
@@ -46,10 +50,12 @@ status_json (const char *dir, const struct ag_identity *id, const struct bw_keys
 }
 
 static void
-status_text (const char *dir, const struct ag_identity *id, const struct bw_keyset *ks,
-             const struct ag_active *act, const struct ag_status *st,
-             const struct ag_spool_counts *c, bool stale)
+status_text (const char *dir, const struct ag_state *s, const struct ag_spool_counts *c, bool stale)
 {
+  const struct ag_identity *id = &s->id;
+  const struct bw_keyset *ks = ag_keysets_current (&s->ks);
+  const struct ag_active *act = &s->active;
+  const struct ag_status *st = &s->status;
   char when[32];
   printf ("enrolled:      agent %s, org %s (%s), subject %s %s\n", id->agent_id, id->org_slug,
           id->org_id, id->subject_kind, id->subject_id);
@@ -58,7 +64,7 @@ status_text (const char *dir, const struct ag_identity *id, const struct bw_keys
   if (NULL != ks)
     printf ("keyset:        version %llu\n", (unsigned long long) bw_keyset_version (ks));
   else
-    printf ("keyset:        unreadable\n");
+    printf ("keyset:        none that verifies\n");
   if (NULL != act->bundle)
     {
       utc (act->head.exp, when);
@@ -67,6 +73,11 @@ status_text (const char *dir, const struct ag_identity *id, const struct bw_keys
               (unsigned long long) act->head.head_serial);
       printf ("head expires:  %s%s\n", when, stale ? " (stale)" : "");
     }
+  else if (ag_state_revoked (s))
+    printf ("bundle:        none (agent revoked: enroll again)\n");
+  else if ('\0' != s->damage[0])
+    printf ("bundle:        none (the stored state is damaged: %s; decisions are deny)\n",
+            s->damage);
   else
     printf ("bundle:        none (decisions are deny until the first check-in)\n");
   if (st->last_checkin)
@@ -85,13 +96,11 @@ status_text (const char *dir, const struct ag_identity *id, const struct bw_keys
 int
 ag_status_main (const char *dir, bool json)
 {
-  struct ag_identity id;
-  struct bw_keyset *ks = NULL;
-  struct ag_active act = { 0 };
-  struct ag_status st;
+  struct ag_state st;
   struct ag_spool_counts c;
-  int r = ag_identity_load (dir, &id);
-  if (0 != r)
+  int code = AG_EXIT_OK;
+  ag_state_load (dir, &st);
+  if (0 != st.enrolled)
     {
       if (json)
         {
@@ -103,21 +112,16 @@ ag_status_main (const char *dir, bool json)
           json_decref (j);
         }
       fprintf (stderr, "bulwark-agent: %s in %s\n",
-               1 == r ? "not enrolled" : "unreadable enrollment", dir);
-      return AG_EXIT_FAIL;
+               1 == st.enrolled ? "not enrolled" : "unreadable enrollment", dir);
+      code = AG_EXIT_FAIL;
+      goto done;
     }
-  (void) ag_keyset_load (dir, &ks);
-  int ar = ag_active_load (dir, &act);
-  if (0 != ag_status_load (dir, &st))
-    memset (&st, 0, sizeof (st));
-  if (ar < 0)
-    snprintf (st.last_error, sizeof (st.last_error), "state:damaged");
   if (0 != ag_spool_counts (dir, &c))
     memset (&c, 0, sizeof (c));
-  bool stale = NULL != act.bundle && (int64_t) time (NULL) >= act.head.exp;
+  bool stale = NULL != st.active.bundle && (int64_t) time (NULL) >= st.active.head.exp;
   if (json)
     {
-      json_t *j = status_json (dir, &id, ks, &act, &st, &c, stale);
+      json_t *j = status_json (dir, &st, &c, stale);
       char *s = j ? json_dumps (j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
       if (NULL != s)
         printf ("%s\n", s);
@@ -125,9 +129,8 @@ ag_status_main (const char *dir, bool json)
       json_decref (j);
     }
   else
-    status_text (dir, &id, ks, &act, &st, &c, stale);
-  ag_active_clear (&act);
-  bw_keyset_free (ks);
-  ag_identity_clear (&id);
-  return AG_EXIT_OK;
+    status_text (dir, &st, &c, stale);
+done:
+  ag_state_clear (&st);
+  return code;
 }

@@ -2,6 +2,9 @@
  * The check-in loop (DESIGN §6), the heart of the agent.
  *
  * One iteration:
+ *   0. Load the active bundle from disk and verify it again (agent/state.h):
+ *      a file damaged or edited while we ran is not enforced, not reported
+ *      as held, and is fetched afresh; last_error says "state:damaged".
  *   1. POST /api/v1/agent/checkin with what we enforce and how we fare
  *      (long-poll with `Prefer: wait=N`: the server answers when the
  *      subject's head changes, or after N seconds).
@@ -27,13 +30,24 @@
  *      status code on errors: 401 node_invalid and 403 stop the loop, 429
  *      and 503 honour Retry-After, other 5xx and network errors back off
  *      exponentially with jitter.
+ *      The first check-in of a loop, and the first after an error, does
+ *      not long-poll: status.json (and the fleet view) learn at once where
+ *      the agent stands, rather than when nothing has changed for a minute.
+ *
+ * 401 node_invalid means the credential is dead (the agent deleted, its
+ * user deactivated or deleted, its org deleted): the agent is "revoked" —
+ * the active bundle is dropped, so `check` denies, and `run` refuses to
+ * start until `enroll` — rather than enforce allow rules nobody maintains
+ * any more.  403 (disabled) only stops updates: the last good bundle stays
+ * in force.
  *
  * last_error names (stable, short): "keyset:<lib/keyset.h name>",
  * "keyset:lower_version", "keyset:http_<status>", "head:<lib/bundle_head.h
  * or lib/jws.h name>" (e.g. "head:lower_serial", "head:bad_alg"),
  * "bundle:http_<status>", "bundle:too_large", "bundle:length",
  * "bundle:sha256", "bundle:parse", "bundle:mismatch", "checkin:malformed",
- * "state:io", "network" (a download failed in transit).
+ * "state:io", "state:damaged" (the stored head or bundle does not verify),
+ * "network" (a download failed in transit).
  */
 #include "config.h"
 #include "agent/sync.h"
@@ -91,7 +105,7 @@ struct loop
   const char *dir;
   struct ag_identity id;
   struct ag_http *http;
-  struct bw_keyset *ks;
+  struct ag_keysets ks;    /* verified chain; the current one verifies heads */
   struct ag_active active; /* bundle NULL: none */
   struct ag_status status;
   unsigned interval_s, jitter_s;
@@ -175,7 +189,8 @@ checkin_body (struct loop *l)
                         (json_int_t) l->active.head.head_serial);
   json_t *j = json_pack (
     "{s:s, s:I, s:o, s:o, s:b, s:{s:I, s:I, s:I}}", "agent_version", PACKAGE_VERSION,
-    "keyset_version", (json_int_t) bw_keyset_version (l->ks), "bundle", bundle, "last_error",
+    "keyset_version", (json_int_t) bw_keyset_version (ag_keysets_current (&l->ks)), "bundle",
+    bundle, "last_error",
     l->status.last_error[0] ? json_string (l->status.last_error) : json_null (), "stale",
     is_stale (l, (int64_t) time (NULL)), "events", "spooled", (json_int_t) c.spooled, "dropped",
     (json_int_t) c.dropped, "last_seq", (json_int_t) c.last_seq);
@@ -191,7 +206,7 @@ checkin_body (struct loop *l)
 static bool
 advance_keysets (struct loop *l, uint64_t target)
 {
-  uint64_t have = bw_keyset_version (l->ks);
+  uint64_t have = bw_keyset_version (ag_keysets_current (&l->ks));
   if (target < have)
     {
       /* A server restored from an old backup, or someone replaying: never go back. */
@@ -221,8 +236,9 @@ advance_keysets (struct loop *l, uint64_t target)
         }
       json_t *doc = json_loadb (rs.body, rs.len, JSON_REJECT_DUPLICATES, NULL);
       struct bw_keyset *next = NULL;
-      enum bw_keyset_error e
-        = NULL == doc ? BW_KEYSET_MALFORMED : bw_keyset_advance (l->ks, doc, &next);
+      enum bw_keyset_error e = NULL == doc
+                                 ? BW_KEYSET_MALFORMED
+                                 : bw_keyset_advance (ag_keysets_current (&l->ks), doc, &next);
       json_decref (doc);
       if (BW_KEYSET_OK != e)
         {
@@ -231,17 +247,14 @@ advance_keysets (struct loop *l, uint64_t target)
           return false;
         }
       /* Persist each step, so a crash midway resumes from the last one trusted. */
-      if (0 != ag_keyset_save (l->dir, rs.body, rs.len))
+      have = bw_keyset_version (next);
+      int r = ag_keysets_append (l->dir, &l->ks, rs.body, rs.len, next);
+      ag_http_response_clear (&rs);
+      if (0 != r)
         {
-          ag_http_response_clear (&rs);
-          bw_keyset_free (next);
           set_error (l, "%s", "state:io");
           return false;
         }
-      ag_http_response_clear (&rs);
-      bw_keyset_free (l->ks);
-      l->ks = next;
-      have = bw_keyset_version (next);
       json_t *f = json_pack ("{s:I}", "keyset_version", (json_int_t) have);
       bw_log_json (BW_LOG_INFO, "keyset advanced", f);
     }
@@ -298,7 +311,7 @@ fetch_bundle (struct loop *l, const struct bw_head_claims *h, char **bytes)
       set_error (l, "bundle:%s", fail);
       return false;
     }
-  bw_bundle_free (b); /* parsed again from disk by ag_active_load, one code path */
+  bw_bundle_free (b); /* loaded again from disk by ag_active_load, one code path */
   *bytes = rs.body;
   rs.body = NULL;
   ag_http_response_clear (&rs);
@@ -365,7 +378,7 @@ apply (struct loop *l, const json_t *reply, const char **state_out /* set to a l
   };
   struct bw_head_claims claims;
   enum bw_jws_error je = BW_JWS_OK;
-  enum bw_head_error he = bw_head_verify (jws, l->ks, &ex, &claims, &je);
+  enum bw_head_error he = bw_head_verify (jws, ag_keysets_current (&l->ks), &ex, &claims, &je);
   if (BW_HEAD_OK != he)
     {
       set_error (l, "head:%s", head_error (he, je));
@@ -389,7 +402,8 @@ apply (struct loop *l, const json_t *reply, const char **state_out /* set to a l
   int r = ag_active_save (l->dir, &claims, jws, bytes, same ? 0 : (size_t) claims.length);
   free (bytes);
   struct ag_active next;
-  if (0 != r || 0 != ag_active_load (l->dir, &next))
+  char why[160];
+  if (0 != r || 0 != ag_active_load (l->dir, &l->id, &l->ks, &next, why, sizeof (why)))
     {
       set_error (l, "%s", "state:io");
       return OUT_REFUSED;
@@ -562,9 +576,11 @@ take_run_lock (const char *dir)
   return fd;
 }
 
+/* Everything but the active bundle (step 0 loads it).  An enum ag_exit: OK when ready. */
 static int
 loop_open (struct loop *l, const char *dir)
 {
+  char why[160];
   memset (l, 0, sizeof (*l));
   l->dir = dir;
   l->interval_s = INTERVAL_DEFAULT_S;
@@ -574,36 +590,61 @@ loop_open (struct loop *l, const char *dir)
     {
       fprintf (stderr, "bulwark-agent: %s in %s: run `bulwark-agent enroll` first\n",
                1 == r ? "not enrolled" : "unreadable enrollment", dir);
-      return -1;
-    }
-  if (0 != ag_keyset_load (dir, &l->ks))
-    {
-      fprintf (stderr, "bulwark-agent: no usable keyset in %s: enroll again\n", dir);
-      return -1;
+      return AG_EXIT_FAIL;
     }
   if (0 != ag_status_load (dir, &l->status))
     memset (&l->status, 0, sizeof (l->status));
-  r = ag_active_load (dir, &l->active);
-  if (r < 0)
+  if (0 == strcmp (l->status.state, "revoked"))
     {
-      /* Damaged files: start as if we had none, and say so. */
-      snprintf (l->status.last_error, sizeof (l->status.last_error), "state:damaged");
-      memset (&l->active, 0, sizeof (l->active));
+      fprintf (stderr, "bulwark-agent: agent revoked: enroll again (the server no longer "
+                       "accepts its credential)\n");
+      return AG_EXIT_REENROLL;
+    }
+  /* Without a keyset that verifies, no head can: only a new enrollment helps. */
+  if (0 != ag_keysets_load (dir, l->id.org_id, &l->ks, why, sizeof (why)))
+    {
+      fprintf (stderr, "bulwark-agent: the keysets in %s do not verify: enroll again (%s)\n", dir,
+               why);
+      return AG_EXIT_FAIL;
     }
   l->http = ag_http_new (l->id.server, l->id.credential, &stop_flag);
   if (NULL == l->http)
     {
       fprintf (stderr, "bulwark-agent: cannot set up HTTP for %s\n", l->id.server);
-      return -1;
+      return AG_EXIT_FAIL;
     }
-  return 0;
+  return AG_EXIT_OK;
+}
+
+/* Step 0: the active bundle, as on disk now and verified again. */
+static void
+reload_active (struct loop *l)
+{
+  char why[160];
+  ag_active_clear (&l->active);
+  if (ag_active_load (l->dir, &l->id, &l->ks, &l->active, why, sizeof (why)) >= 0)
+    return;
+  /* Not enforced, not reported as held: the next check-in fetches head and bundle afresh. */
+  snprintf (l->status.last_error, sizeof (l->status.last_error), "state:damaged");
+  json_t *f = json_pack ("{s:s, s:s}", "last_error", l->status.last_error, "damage", why);
+  bw_log_json (BW_LOG_WARN, "the stored bundle does not verify; fetching it again", f);
+}
+
+/* 401 node_invalid: nothing of this enrollment is enforced any more (see the top). */
+static void
+mark_revoked (struct loop *l)
+{
+  ag_active_clear (&l->active);
+  if (0 != ag_active_drop (l->dir))
+    bw_logf (BW_LOG_ERROR, "cannot remove the bundle in %s: %s", l->dir, strerror (errno));
+  save_status (l, "revoked");
 }
 
 static void
 loop_close (struct loop *l)
 {
   ag_http_free (l->http);
-  bw_keyset_free (l->ks);
+  ag_keysets_clear (&l->ks);
   ag_active_clear (&l->active);
   ag_identity_clear (&l->id);
 }
@@ -618,10 +659,11 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
   sigaction (SIGTERM, &sa, NULL);
   signal (SIGPIPE, SIG_IGN);
 
-  if (0 != loop_open (&l, dir))
+  int code = loop_open (&l, dir);
+  if (AG_EXIT_OK != code)
     {
       loop_close (&l);
-      return AG_EXIT_FAIL;
+      return code;
     }
   int lock = take_run_lock (dir);
   if (lock < 0)
@@ -633,15 +675,18 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
   int wait_s = opts->wait_s >= 0 ? opts->wait_s : (opts->once ? 0 : AG_WAIT_DEFAULT_S);
   if (wait_s > AG_WAIT_MAX_S)
     wait_s = AG_WAIT_MAX_S;
-  int code = AG_EXIT_OK;
   uint64_t uploaded = 0;
+  bool settled = false; /* the last check-in of this loop was answered and went well */
   for (;;)
     {
       const char *state;
       long retry_after_s, upload_retry_s = -1;
       bool held;
       l.transient[0] = '\0';
-      enum outcome o = checkin (&l, wait_s, &state, &retry_after_s, &held);
+      reload_active (&l);
+      /* Long-poll only once status.json says where we stand (see the top). */
+      int w = opts->once || settled ? wait_s : 0;
+      enum outcome o = checkin (&l, w, &state, &retry_after_s, &held);
       enum outcome u = OUT_CURRENT;
       /* After an error status the server asked for quiet (Retry-After) or is unwell: no upload. */
       if (OUT_REENROLL != o && OUT_DISABLED != o && OUT_STOPPED != o && OUT_RETRY != o)
@@ -656,9 +701,9 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
       switch (o)
         {
         case OUT_REENROLL:
-          save_status (&l, "node_invalid");
-          fprintf (stderr, "bulwark-agent: the server does not know this agent any more: "
-                           "enroll again\n");
+          mark_revoked (&l);
+          fprintf (stderr, "bulwark-agent: the server revoked this agent (401 node_invalid): "
+                           "its bundle is no longer enforced; enroll again\n");
           code = AG_EXIT_REENROLL;
           goto done;
         case OUT_DISABLED:
@@ -682,6 +727,7 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
           save_status (&l, "ok");
           break;
         }
+      settled = OUT_CURRENT == o || OUT_APPLIED == o;
       if (opts->once)
         {
           print_summary (&l, OUT_RETRY == o ? "error" : state, uploaded);
@@ -697,8 +743,8 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
         delay_ms = backoff_ms (l.failures);
       else if (OUT_APPLIED == o)
         delay_ms = 0; /* report the new version right away */
-      else if (OUT_CURRENT == o && held)
-        delay_ms = random_below (REPOLL_SPREAD_MS); /* back into the long-poll */
+      else if (OUT_CURRENT == o && (held || w < wait_s))
+        delay_ms = random_below (REPOLL_SPREAD_MS); /* (back) into the long-poll */
       else
         delay_ms = (uint64_t) l.interval_s * 1000 + random_below (l.jitter_s * 1000 + 1);
       if (!nap_ms (delay_ms))

@@ -16,8 +16,10 @@ enum ag_exit
   AG_EXIT_OK = 0,       /**< success; for `check`: allowed */
   AG_EXIT_FAIL = 1,     /**< failure; for `check`: not allowed (deny, require_approval) */
   AG_EXIT_USAGE = 2,    /**< bad command line or request */
-  AG_EXIT_REENROLL = 3, /**< the server does not know this agent (401 node_invalid): enroll again */
-  AG_EXIT_DISABLED = 4, /**< an admin disabled this agent (403): do not enroll again */
+  AG_EXIT_REENROLL = 3, /**< the server revoked this agent (401 node_invalid): its bundle is
+                             dropped, `check` denies; enroll again */
+  AG_EXIT_DISABLED = 4, /**< an admin disabled this agent (403): no updates, the last bundle
+                             stays in force; do not enroll again */
 };
 
 /** Default long-poll, seconds (`Prefer: wait=N`; the server caps it at 60). */
@@ -39,8 +41,9 @@ struct ag_run_options
  * {"state": "current"|"refresh"|"update"|"error", "bundle_version",
  *  "head_serial", "last_error" (a refusal, also reported to the server),
  *  "error" (a network or status error of this run), "events_uploaded"}.
- * @return an enum ag_exit value: OK, FAIL (once: anything failed),
- *         REENROLL or DISABLED (the loop stops on those).
+ * @return an enum ag_exit value: OK, FAIL (once: anything failed; or the
+ *         keysets do not verify), REENROLL (also at start, when revoked
+ *         before) or DISABLED (the loop stops on those).
  */
 int ag_run_main (const char *dir, const struct ag_run_options *opts);
 

@@ -146,6 +146,8 @@ parse_events (struct bw_errors *e, const json_t *v, struct checkin_body *b)
   bw_errors_check_keys (e, v, keys, "/events");
   int_member (e, v, "spooled", 0, "/events", &b->events_spooled);
   int_member (e, v, "dropped", 0, "/events", &b->events_dropped);
+  /* The seq of the last event the agent created: checked, not stored.  agents.last_event_seq
+     is what intake received (db/event.c measures seq gaps from it), and must stay so. */
   int_member (e, v, "last_seq", 0, "/events", &b->events_last_seq);
 }
 
@@ -257,7 +259,6 @@ record_report (const struct bw_request *rq, const struct checkin_body *b)
   r.stale = b->stale;
   r.events_spooled = b->events_spooled;
   r.events_dropped = b->events_dropped;
-  r.last_event_seq = b->events_last_seq;
   bw_agent_status_record (&r);
 }
 

@@ -26,13 +26,12 @@ static struct db_stmt flush_stmt = DB_STMT ("agent_status_flush",
   "  last_error = v.last_error,"
   "  stale = v.stale,"
   "  events_spooled = v.events_spooled,"
-  "  events_dropped = v.events_dropped,"
-  "  last_event_seq = v.last_event_seq"
+  "  events_dropped = v.events_dropped"
   " FROM (SELECT r.*, timestamptz 'epoch' + r.seen_us * interval '1 microsecond' AS ts"
   "       FROM jsonb_to_recordset ($1::jsonb) AS r (id uuid, org_id uuid, seen_us bigint,"
   "         agent_version text, keyset_version bigint, active_version bigint,"
   "         active_sha256 text, active_head_serial bigint, last_error text, stale boolean,"
-  "         events_spooled bigint, events_dropped bigint, last_event_seq bigint)) AS v"
+  "         events_spooled bigint, events_dropped bigint)) AS v"
   " WHERE a.id = v.id AND a.org_id = v.org_id AND a.deleted_at IS NULL"
   "   AND (a.reported_at IS NULL OR a.reported_at <= v.ts)");
 
@@ -40,15 +39,14 @@ static struct db_stmt flush_stmt = DB_STMT ("agent_status_flush",
 static json_t *
 report_json (const struct db_agent_report *r)
 {
-  json_t *o = json_pack ("{s:s, s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:I}",
+  json_t *o = json_pack ("{s:s, s:s, s:I, s:s, s:I, s:b, s:I, s:I}",
                          "id", r->agent_id, "org_id", r->org_id,
                          "seen_us", (json_int_t) r->seen_us,
                          "agent_version", r->agent_version,
                          "keyset_version", (json_int_t) r->keyset_version,
                          "stale", r->stale,
                          "events_spooled", (json_int_t) r->events_spooled,
-                         "events_dropped", (json_int_t) r->events_dropped,
-                         "last_event_seq", (json_int_t) r->last_event_seq);
+                         "events_dropped", (json_int_t) r->events_dropped);
 
   if (NULL == o)
     return NULL;

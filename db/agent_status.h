@@ -38,7 +38,6 @@ struct db_agent_report
   bool stale;                                       /**< running past its head's expiry */
   int64_t events_spooled;
   int64_t events_dropped;
-  int64_t last_event_seq;
 };
 
 /**

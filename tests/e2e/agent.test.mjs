@@ -16,6 +16,12 @@
 // agent keeps its last good bundle (its decisions do not change) and
 // reports the reason as last_error.  Key rotation across two keyset
 // versions is followed; a tampered keyset is refused.
+//
+// The state directory is verified again on every load: an edited bundle, a
+// forged or foreign head, a broken keyset chain are damage (deny,
+// policy_error; `run` reports state:damaged and fetches afresh), never a
+// policy.  A revoked agent (401 node_invalid) stops enforcing its bundle; a
+// disabled one (403) keeps it.
 
 import { describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -263,6 +269,7 @@ describe('bulwark-agent end to end', () => {
   const P = () => s.token;
   let proxy, A, B, owner, policy, secretA, secretB, user, userPolicy;
   let a1, a2, aB, aU;      // agent dirs: A (through the proxy), A again, org B, A bound to a user
+  let aT;                  // an agent of A whose stored state gets damaged
   let id1;                 // a1's status after enrollment
   let firstHead;           // a1's head after its first check-in (replayed later)
   let baseline;            // a1's decision on api.github.com:443 with its current bundle
@@ -423,6 +430,21 @@ describe('bulwark-agent end to end', () => {
       }
   }
 
+  /** Record the bodies of the check-ins that go through the proxy (until proxy.rewrite is reset). */
+  function recordCheckins ()
+  {
+    const bodies = [];
+    proxy.rewrite = (ctx) => {
+      if (ctx.path === '/api/v1/agent/checkin')
+        bodies.push(JSON.parse(ctx.body));
+      return null;
+    };
+    return bodies;
+  }
+
+  /** Every deny of a bundle turned into allow: what someone who can write the state directory wants. */
+  const allowAll = (bytes) => Buffer.from(bytes.toString().replaceAll('"decision":"deny"', '"decision":"allow"'));
+
   s.test('setup: orgs A and B, a baseline policy, enroll secrets, the tampering proxy', async () => {
     const v = await agent(newAgentDirs('v'), ['--version']);
     agentVersion = v.stdout.trim().split(' ')[1];
@@ -463,7 +485,7 @@ describe('bulwark-agent end to end', () => {
       }
     const help = await agent(v, ['--help']);
     assert.equal(help.code, 0, show(help));
-    assert.match(help.stdout, /--read-only: with mcp <server> <tool> only: the tool is annotated read-only\n.*readOnlyHint/);
+    assert.match(help.stdout, /--read-only \(mcp <server> <tool> only\): the tool is annotated read-only\n.*readOnlyHint/);
     const ro = await agent(v, ['check', '--read-only', 'network', 'api.github.com', '443']);
     assert.equal(ro.code, 2, show(ro));
     assert.match(ro.stderr, /--read-only goes with mcp <server> <tool> only/);
@@ -931,6 +953,119 @@ describe('bulwark-agent end to end', () => {
     assert.doesNotMatch(baseline.line, /stale/);
   });
 
+  s.test('the stored state is verified on every load: an edited bundle, a forged head or keyset is damage, never a policy', async () => {
+    aT = newAgentDirs('at');
+    await enroll(aT, proxy.url, await newSecret(A));
+    assert.equal((await once(aT)).code, 0);
+    const good = await check(aT, 'network', '10.0.0.1', '22');
+    assert.equal(good.code, 1);
+    assert.match(good.line, /^deny reason=rule .*rule_id=no-private /);
+    const head0 = readHead(aT);
+    const c0 = claimsOf(head0);
+    const bundleFile = (sha) => path.join(aT.dir, `bundle-${sha}.json`);
+    const bytes0 = fs.readFileSync(bundleFile(c0.sha256));
+    const evil = allowAll(bytes0);
+    assert.notEqual(sha256hex(evil), c0.sha256);
+    const evilClaims = { ...c0, sha256: sha256hex(evil), length: evil.length };
+    const unsigned = (claims) => `${b64u(JSON.stringify({ alg: 'none', typ: 'bulwark-head+jwt' }))}.${b64u(canonicalJson(claims))}.`;
+    const plant = (jws, bytes, sha = claimsOf(jws).sha256) => {
+      fs.writeFileSync(path.join(aT.dir, 'head.jws'), jws);
+      fs.writeFileSync(bundleFile(sha), bytes);
+    };
+    /** Nothing stored is enforced, and status says why; then @restore brings the decision back. */
+    async function damaged (a, what, restore, before = good)
+    {
+      const c = await check(a, 'network', '10.0.0.1', '22');
+      assert.equal(c.code, 1, `${what}: ${show(c.r)}`);
+      assert.equal(c.line, 'deny reason=policy_error rule=none bundle_version=none', what);
+      assert.match(c.r.stderr, /the stored state is damaged/, what);
+      const st = await status(a);
+      assert.equal(st.bundle, null, what);
+      assert.equal(st.last_error, 'state:damaged', what);
+      restore();
+      assert.equal((await check(a, 'network', '10.0.0.1', '22')).line, before.line, `${what}: restored`);
+    }
+
+    plant(unsigned(evilClaims), evil);
+    await damaged(aT, 'edited bundle under a head rewritten with alg none', () => plant(head0, bytes0));
+    const [h0, , sig0] = head0.split('.');
+    plant(`${h0}.${b64u(canonicalJson(evilClaims))}.${sig0}`, evil);
+    await damaged(aT, 'edited bundle under head claims rewritten beneath the real signature', () => plant(head0, bytes0));
+    plant(head0, evil, c0.sha256);
+    await damaged(aT, 'edited bundle under the real head', () => plant(head0, bytes0));
+    // A real head and bundle, signed by the org's key, but of another agent (aud).
+    const other = newAgentDirs('at2');
+    await enroll(other, proxy.url, await newSecret(A));
+    assert.equal((await once(other)).code, 0);
+    const otherHead = readHead(other);
+    plant(otherHead, fs.readFileSync(path.join(other.dir, `bundle-${claimsOf(otherHead).sha256}.json`)));
+    await damaged(aT, 'the head of another agent', () => plant(head0, bytes0));
+
+    // Keysets: the enrollment keyset must verify, and each later one against the one before it.
+    const flipSignature = (file) => {
+      const orig = fs.readFileSync(file);
+      const doc = JSON.parse(orig);
+      const sig = Buffer.from(doc.signatures[0].signature, 'base64url');
+      sig[7] ^= 1;
+      doc.signatures[0].signature = sig.toString('base64url');
+      fs.writeFileSync(file, JSON.stringify(doc));
+      return () => fs.writeFileSync(file, orig);
+    };
+    let restoreKs = flipSignature(path.join(aT.dir, 'keyset.json'));
+    const noKs = await once(aT);
+    assert.equal(noKs.code, 1, show(noKs.r));
+    assert.match(noKs.r.stderr, /the keysets in .* do not verify: enroll again/);
+    await damaged(aT, 'the enrollment keyset', restoreKs);
+    const a1good = await check(a1, 'network', '10.0.0.1', '22');
+    restoreKs = flipSignature(path.join(a1.dir, 'keyset-3.json'));
+    await damaged(a1, 'a link of the keyset chain', restoreKs, a1good);
+
+    // A head claiming the highest versions and serial and no expiry, unsigned: were it trusted,
+    // every real head would be refused as lower.  It is ignored entirely; run reports the damage
+    // and fetches the server's head and bundle again.
+    plant(unsigned({ ...c0, bundle_version: 2 ** 53 - 1, head_serial: 2 ** 53 - 1, exp: 2 ** 53 - 1 }), bytes0);
+    const bodies = recordCheckins();
+    let o;
+    try
+      {
+        o = await once(aT);
+      }
+    finally
+      {
+        proxy.rewrite = null;
+      }
+    assert.equal(o.code, 0, show(o.r));
+    assert.equal(o.summary.state, 'update');
+    assert.equal(bodies.length, 1);
+    assert.equal(bodies[0].last_error, 'state:damaged', 'the check-in reports the damage');
+    assert.equal(bodies[0].bundle, null, 'the forged head is not reported as held');
+    assert.ok(claimsOf(readHead(aT)).head_serial < 2 ** 53 - 1);
+    assert.equal((await check(aT, 'network', '10.0.0.1', '22')).line, good.line);
+    assert.equal((await status(aT)).last_error, null);
+  });
+
+  s.test('a running `run` notices a bundle damaged on disk, reports state:damaged and fetches it again', async () => {
+    const good = await check(aT, 'network', '10.0.0.1', '22');
+    const bodies = recordCheckins();
+    const run = startRun(aT, ['--wait', '2']);
+    try
+      {
+        assert.ok(await waitFor(() => bodies.length >= 1, EVENTUALLY_MS), run.out);
+        const f = path.join(aT.dir, `bundle-${claimsOf(readHead(aT)).sha256}.json`);
+        const bytes = fs.readFileSync(f);
+        fs.writeFileSync(f, allowAll(bytes));
+        assert.ok(await waitFor(() => bodies.some((b) => b.last_error === 'state:damaged'), EVENTUALLY_MS),
+                  `the damage is reported\n${run.out}`);
+        assert.ok(await waitFor(() => fs.readFileSync(f).equals(bytes), EVENTUALLY_MS), `the bundle is fetched again\n${run.out}`);
+        assert.equal((await check(aT, 'network', '10.0.0.1', '22')).line, good.line);
+      }
+    finally
+      {
+        proxy.rewrite = null;
+        await run.stop();
+      }
+  });
+
   s.test('event upload: 413 splits the batch, 400 moves it aside as dropped, a full spool drops and leaves a gap', async () => {
     assert.equal((await once(a1)).code, 0);
     const base = await status(a1);
@@ -1000,8 +1135,70 @@ describe('bulwark-agent end to end', () => {
                                 WHERE agent_id = '${id1.agent_id}' ORDER BY from_seq`)).split('\n')
       .map((g) => g.split('-').map(Number));
     const inGap = (q) => gaps.some(([f, t]) => f <= q && q <= t);
-    for (const q of [base.events.last_seq + 6, ...droppedSeqs])
+    // (The seq refused with 400 above is left to the next test: whether its gap is recorded
+    // depends on when the server flushed the check-in that reported it.)
+    for (const q of droppedSeqs)
       assert.ok(inGap(q), `seq ${q} (never uploaded) is inside a recorded gap: ${JSON.stringify(gaps)}`);
+
+    // 400 naming events in errors[].pointer ("/events/<i>/..."): only those are moved aside, the
+    // rest are sent again.  The real server refuses a time a year ahead.
+    const before = await status(a1);
+    const seq0 = before.events.last_seq;
+    const nRejected = fs.readFileSync(path.join(a1.dir, 'events.rejected.jsonl'), 'utf8').trim().split('\n').length;
+    for (let i = 0; i < 4; i++)
+      await check(a1, 'network', 'api.github.com', '443');
+    const spoolFile = path.join(a1.dir, 'spool.jsonl');
+    const lines = fs.readFileSync(spoolFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((e) => e.seq), [1, 2, 3, 4].map((i) => seq0 + i));
+    for (const i of [1, 3])
+      lines[i].time = new Date(Date.now() + 365 * 86400e3).toISOString();
+    fs.writeFileSync(spoolFile, lines.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const answers = [];
+    proxy.rewrite = (ctx, up) => {
+      if (ctx.path === '/api/v1/agent/events')
+        answers.push(up.status);
+      return null;
+    };
+    try
+      {
+        o = await once(a1);
+      }
+    finally
+      {
+        proxy.rewrite = null;
+      }
+    assert.equal(o.code, 0, show(o.r));
+    assert.deepEqual(answers, [400, 202]);
+    assert.equal(o.summary.events_uploaded, 2);
+    const st2 = await status(a1);
+    assert.deepEqual(st2.events, { spooled: 0, dropped: before.events.dropped + 2, last_seq: seq0 + 4 });
+    const rejected2 = fs.readFileSync(path.join(a1.dir, 'events.rejected.jsonl'), 'utf8').trim().split('\n');
+    assert.deepEqual(rejected2.slice(nRejected).map((l) => JSON.parse(l).seq), [seq0 + 2, seq0 + 4]);
+    const sent = await s.psql(`SELECT string_agg(seq::text, ',' ORDER BY seq) FROM events
+                               WHERE agent_id = '${id1.agent_id}' AND seq > ${seq0}`);
+    assert.equal(sent, `${seq0 + 1},${seq0 + 3}`);
+  });
+
+  s.test('the server records the seq of an event refused with 400 as a gap, also after a status flush', async () => {
+    const q = (await status(a1)).events.last_seq + 1;
+    await check(a1, 'network', 'api.github.com', '443');
+    proxy.intercept = (ctx) => (ctx.path === '/api/v1/agent/events'
+      ? problem(400, 'validation_failed', 'Validation failed') : null);
+    try
+      {
+        assert.equal((await once(a1)).code, 0);
+      }
+    finally
+      {
+        proxy.intercept = null;
+      }
+    await sleep(2500);      // the server writes check-in reports every 2 s (server/agent_status.h)
+    await check(a1, 'network', 'api.github.com', '443');      // a later seq, so the gap shows
+    assert.equal((await once(a1)).code, 0);
+    const gaps = (await s.psql(`SELECT from_seq || '-' || to_seq FROM event_seq_gaps
+                                WHERE agent_id = '${id1.agent_id}' ORDER BY from_seq`)).split('\n')
+      .map((g) => g.split('-').map(Number));
+    assert.ok(gaps.some(([f, t]) => f <= q && q <= t), `seq ${q} is inside a recorded gap: ${JSON.stringify(gaps)}`);
   });
 
   s.test('backoff: 5xx backs off exponentially, 503 + Retry-After is honoured, then the loop carries on', async () => {
@@ -1072,13 +1269,32 @@ describe('bulwark-agent end to end', () => {
                  'a disabled agent still enforces its last bundle');
     const en = await api('PATCH', orgPath(A, `/agents/${id1.agent_id}`), { token: P(), body: { disabled: false } });
     assert.equal(en.status, 200, en.text);
-    assert.equal((await once(a1)).code, 0);
+    // Started again, the loop says where it stands at once, not after its first long-poll.
+    const loop = startRun(a1, ['--wait', '30']);
+    try
+      {
+        assert.ok(await waitFor(async () => (await status(a1)).state === 'ok', 3000), `status ok at once\n${loop.out}`);
+      }
+    finally
+      {
+        await loop.stop();
+      }
 
     const d = await api('DELETE', orgPath(A, `/agents/${id1.agent_id}`), { token: P() });
     assert.equal(d.status, 204, d.text);
     const o2 = await once(a1);
     assert.equal(o2.code, 3, show(o2.r));
-    assert.equal((await status(a1)).state, 'node_invalid');
+    // Revoked: the old allow rules are not enforced any more, until the agent enrolls again.
+    const rv = await status(a1);
+    assert.equal(rv.state, 'revoked');
+    assert.equal(rv.bundle, null);
+    const denied = await check(a1, 'network', 'api.github.com', '443');
+    assert.equal(denied.code, 1, show(denied.r));
+    assert.equal(denied.line, 'deny reason=policy_error rule=none bundle_version=none');
+    assert.match(denied.r.stderr, /agent revoked: enroll again/);
+    const o3 = await once(a1);
+    assert.equal(o3.code, 3, show(o3.r));
+    assert.match(o3.r.stderr, /revoked: enroll again/);
 
     const again = await agent(a1, ['enroll', '--server', proxy.url, '--secret', secretA, '--force']);
     assert.equal(again.code, 0, show(again));

@@ -56,6 +56,8 @@ struct bw_config
 
 /** Bounds of numeric options. */
 #define BW_POOL_SIZE_MAX 256
+/** Fewest workers of the default pool (the online CPUs). */
+#define BW_POOL_SIZE_MIN_DEFAULT 2
 #define BW_BODY_LIMIT_MAX (64ul * 1024 * 1024)
 /** Shortest head lifetime, seconds (re-signing runs every quarter of it). */
 #define BW_HEAD_TTL_MIN_S 60

@@ -514,15 +514,19 @@ event_parse (struct batch *b, size_t i, const json_t *ev, json_t *errors)
     out->seq = (int64_t) v;
   event_time (b, &e, ev, out);
 
+  /* Who comes from the credential (DESIGN §7): an agent enrolled for a user speaks for that
+     user only, and its events carry that user's id; a userless agent may name the local
+     account it saw, kept apart as reported_user so it never passes for a verified user. */
   const json_t *user = json_object_get (ev, "user");
+  const char *named = NULL;
   if (NULL != user && !json_is_null (user))
-    out->user = text_member (&e, ev, "user", false, EVENT_USER_MAX, "");
-  /* An agent enrolled for a user speaks for that user only (DESIGN §7: who comes from the
-     credential); a userless agent reports the local account it saw, as given. */
-  if (NULL != b->agent_user && NULL != out->user && 0 != strcmp (out->user, b->agent_user))
-    bw_errors_add (&e, "must be the agent's own user (or null)", "/user");
-  if (NULL != b->agent_user && NULL == out->user)
+    named = text_member (&e, ev, "user", false, EVENT_USER_MAX, "");
+  if (NULL == b->agent_user)
+    out->reported_user = named;
+  else if (NULL == named || 0 == strcmp (named, b->agent_user))
     out->user = b->agent_user;
+  else
+    bw_errors_add (&e, "must be the agent's own user (or null)", "/user");
   event_session (&e, ev);
 
   out->surface

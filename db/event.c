@@ -14,8 +14,8 @@
 
 /* The COPY of the intake; copy_row writes the columns in this order. */
 #define EVENT_COPY_SQL                                                                      \
-  "COPY events (org_id, agent_id, event_id, seq, time, user_id, session, surface, action, " \
-  "resource, decision, mode, rule, reason, bundle_version) FROM STDIN"
+  "COPY events (org_id, agent_id, event_id, seq, time, user_id, reported_user, session, "  \
+  "surface, action, resource, decision, mode, rule, reason, bundle_version) FROM STDIN"
 /* Bytes of a decimal int64 with sign and NUL. */
 #define INT_TEXT_SIZE 24
 /* Bytes of "events_" before the YYYYMMDD of a partition name. */
@@ -204,6 +204,7 @@ copy_row (struct buf *b, const struct intake *in, const struct db_event *e)
   buf_int (b, e->seq, '\t');
   buf_field (b, e->time, '\t');
   buf_field (b, e->user, '\t');
+  buf_field (b, e->reported_user, '\t');
   buf_field (b, e->session, '\t');
   buf_field (b, e->surface, '\t');
   buf_field (b, e->action, '\t');
@@ -273,8 +274,8 @@ find_stored (struct intake *in)
 static size_t
 copy_row_max (const struct intake *in, const struct db_event *e)
 {
-  const char *texts[] = { e->user,     e->session, e->surface, e->action, e->resource,
-                          e->decision, e->mode,    e->rule,    e->reason };
+  const char *texts[] = { e->user,     e->reported_user, e->session, e->surface, e->action,
+                          e->resource, e->decision,      e->mode,    e->rule,    e->reason };
   size_t n
     = 2 * 37 + 37 + 2 * INT_TEXT_SIZE + DB_EVENT_TIME_SIZE + 15; /* ids, ints, time, separators */
   for (size_t i = 0; i < sizeof (texts) / sizeof (texts[0]); i++)

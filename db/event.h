@@ -39,7 +39,8 @@ struct db_event
   char event_id[37];             /**< canonical lowercase UUIDv7 */
   int64_t seq;                   /**< >= 1 */
   char time[DB_EVENT_TIME_SIZE]; /**< see DB_EVENT_TIME_SIZE */
-  const char *user;              /**< or NULL */
+  const char *user;              /**< the agent's directory user (from its credential), or NULL */
+  const char *reported_user;     /**< the account a userless agent reported, or NULL */
   const char *session;           /**< compact JSON object text, or NULL */
   const char *surface;
   const char *action;

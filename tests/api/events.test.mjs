@@ -66,8 +66,8 @@ describe('agent events', () => {
   const rows = async (agent) => JSON.parse(await s.psql(
     `SELECT coalesce(json_agg(row_to_json(e) ORDER BY e.seq, e.event_id), '[]') FROM (
        SELECT org_id, agent_id, event_id, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time,
-              user_id, session, surface, action, resource, decision, mode, rule, reason, bundle_version,
-              tableoid::regclass::text AS part
+              user_id, reported_user, session, surface, action, resource, decision, mode, rule, reason,
+              bundle_version, tableoid::regclass::text AS part
          FROM events WHERE agent_id = '${agent.id}') e`));
   const count = async (agent) => Number(await s.psql(`SELECT count(*) FROM events WHERE agent_id = '${agent.id}'`));
   const lastSeq = async (agent) => Number(await s.psql(`SELECT last_event_seq FROM agents WHERE id = '${agent.id}'`));
@@ -116,7 +116,9 @@ describe('agent events', () => {
         assert.equal(row.event_id, e.event_id);
         assert.equal(row.seq, e.seq);
         assert.equal(Date.parse(row.time), Date.parse(e.time), `time of event ${i}`);
-        assert.equal(row.user_id, e.user ?? null);
+        // a userless agent's `user` is what it reported, never a verified user id
+        assert.equal(row.user_id, null);
+        assert.equal(row.reported_user, e.user ?? null);
         assert.deepEqual(row.session, e.session ?? null);
         assert.deepEqual([row.surface, row.action, row.decision, row.mode, row.reason],
                          [e.surface, e.action, e.decision, e.mode, e.reason]);
@@ -296,8 +298,8 @@ describe('agent events', () => {
     const anon = ev(owned, { user: null });
     const ok = await post(owned, { events: [own, anon] });
     assert.equal(ok.status, 202, ok.text);
-    const stored = (await rows(owned)).map((r) => r.user_id);
-    assert.deepEqual(stored, [u.json.id, u.json.id], 'null is the agent\'s user');
+    const stored = (await rows(owned)).map((r) => [r.user_id, r.reported_user]);
+    assert.deepEqual(stored, [[u.json.id, null], [u.json.id, null]], 'null is the agent\'s user');
   });
 
   s.test('empty and malformed batches are 400', async () => {

@@ -50,7 +50,8 @@ enum bw_step
 bw_reply_json (struct bw_request *rq, unsigned int status, json_t *body,
                const struct bw_header *headers, size_t nheaders)
 {
-  char *text = (NULL != body) ? json_dumps (body, JSON_COMPACT) : NULL;
+  /* Reals (shares, ratios) with 6 significant digits: 0.0909091, not 0.090909090909090912. */
+  char *text = (NULL != body) ? json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (6)) : NULL;
   json_decref (body);
   if (NULL == text)
     return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);

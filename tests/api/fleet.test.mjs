@@ -200,8 +200,9 @@ describe('fleet', () => {
       agents: 6, online: 5, offline: 1, stale: 1, drift: silentDrifts ? 2 : 1, disabled: 1,
       latest_bundle_version: latest,
       on_latest: 4, // current, stale, disabled, erin-laptop run their subject's head
-      on_latest_share: 4 / 6,
+      on_latest_share: 0.666667, // 4 / 6, to 6 significant digits
     });
+    assert.match(r.text, /"on_latest_share":0\.666667[,}]/);
     assert.ok(latest >= items.current.desired.bundle_version);
   });
 

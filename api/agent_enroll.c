@@ -186,7 +186,9 @@ static enum bw_step
 reply_secret_invalid (struct bw_request *rq)
 {
   return bw_reply_problem (rq, BW_E_ENROLL_SECRET_INVALID,
-                           "the enroll secret is unknown, expired, revoked or used up", NULL);
+                           "the enroll secret is unknown, expired, revoked, used up, "
+                           "or its user is inactive",
+                           NULL);
 }
 
 /* The 201 body: agent, credential, org, subject, keyset (@a keyset_doc parsed), check-in. */

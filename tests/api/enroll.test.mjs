@@ -57,7 +57,7 @@ describe('enroll', () => {
   const assertSecretInvalid = (r) => {
     assertProblem(r, 401, 'enroll_secret_invalid');
     assert.match(r.headers.get('www-authenticate'), /^Bearer\b/);
-    assert.equal(r.json.detail, 'the enroll secret is unknown, expired, revoked or used up', 'one message for all');
+    assert.equal(r.json.detail, 'the enroll secret is unknown, expired, revoked, used up, or its user is inactive', 'one message for all');
     assert.equal(r.json.node_invalid, undefined);
   };
   const uses = async (secret) => Number(await s.psql(`SELECT uses FROM enroll_secrets WHERE id = '${secret.id}'`));

@@ -286,6 +286,16 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
 
   ag_state_load (dir, &st);
   bool enrolled = 0 == st.enrolled;
+  if ('\0' != st.unsafe[0])
+    fprintf (stderr, "bulwark-agent check: refusing the state directory %s: %s; deciding deny\n",
+             dir, st.unsafe);
+  else if (1 == st.enrolled)
+    fprintf (stderr, "bulwark-agent check: not enrolled in %s; deciding deny\n", dir);
+  else if (!enrolled)
+    fprintf (stderr,
+             "bulwark-agent check: the enrollment in %s is unreadable (identity.json or "
+             "credential); deciding deny: enroll again with --force\n",
+             dir);
   if ('\0' != st.damage[0])
     fprintf (stderr, "bulwark-agent check: the stored state is damaged (%s): deciding deny\n",
              st.damage);
@@ -313,12 +323,13 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
   if (enrolled)
     {
       json_t *ev = build_event (req, &res, &st.id, session, act);
+      errno = 0;
       int sr = NULL == ev ? -1 : ag_spool_append (dir, ev, &seq);
       json_decref (ev);
       spooled = 0 == sr ? "spooled" : 1 == sr ? "dropped" : "error";
       if (sr < 0)
         fprintf (stderr, "bulwark-agent check: cannot spool the event in %s: %s\n", dir,
-                 strerror (errno));
+                 0 != errno ? strerror (errno) : "the spool files are unusable");
     }
   if (o->json)
     print_json (&res, act, stale, req, spooled, seq);

@@ -13,6 +13,7 @@
 #include "lib/ident.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ platform (char out[64])
   out[a + 1 + b] = '\0';
   for (char *p = out; *p; p++)
     *p = (char) tolower ((unsigned char) *p);
+}
+
+/* Whether @url has no path but "/" (nor query, fragment): API paths are appended to it. */
+static bool
+url_is_base (const char *url)
+{
+  const char *host = strstr (url, "://");
+  const char *rest = NULL != host ? strpbrk (host + 3, "/?#") : NULL;
+  return NULL == rest || 0 == strcmp (rest, "/");
 }
 
 static void
@@ -108,6 +118,7 @@ ag_enroll_main (const char *dir, const struct ag_enroll_options *o)
   char *body = NULL, *keyset_doc = NULL, plat[64], err[160];
   struct ag_http_response rs = { 0 };
   int code = AG_EXIT_FAIL;
+  int lock;
 
   if (strlen (o->server) > AG_URL_MAX || !ag_http_url_acceptable (o->server))
     {
@@ -115,10 +126,31 @@ ag_enroll_main (const char *dir, const struct ag_enroll_options *o)
                        "loopback; BULWARK_AGENT_ALLOW_HTTP=1 to override)\n");
       return AG_EXIT_USAGE;
     }
+  if (!url_is_base (o->server))
+    {
+      fprintf (stderr,
+               "bulwark-agent: --server takes the server's base URL with no path (e.g. "
+               "https://bulwark.example.com), not \"%s\"\n",
+               o->server);
+      return AG_EXIT_USAGE;
+    }
   if (0 != strncmp (o->secret, "bwe_", 4))
     {
       fprintf (stderr, "bulwark-agent: an enroll secret starts with bwe_\n");
       return AG_EXIT_USAGE;
+    }
+  /* run.lock, which `run` holds: no loop may go on with the enrollment replaced under it. */
+  if (0 != ag_state_mkdir (dir))
+    {
+      fprintf (stderr, "bulwark-agent: cannot create %s: %s\n", dir, strerror (errno));
+      return AG_EXIT_FAIL;
+    }
+  lock = ag_run_lock (dir);
+  if (lock < 0)
+    {
+      fprintf (stderr, "bulwark-agent: a `run` is using %s (it holds %s/run.lock): stop it first\n",
+               dir, dir);
+      return AG_EXIT_FAIL;
     }
   struct ag_identity old;
   int have = ag_identity_load (dir, &old);
@@ -129,6 +161,7 @@ ag_enroll_main (const char *dir, const struct ag_enroll_options *o)
                "bulwark-agent: %s already holds an enrollment%s; --force enrolls "
                "again and discards its state\n",
                dir, 0 == have ? "" : " (unreadable)");
+      close (lock);
       return AG_EXIT_FAIL;
     }
   if (NULL != o->hostname)
@@ -169,11 +202,8 @@ ag_enroll_main (const char *dir, const struct ag_enroll_options *o)
       goto done;
     }
   keyset_doc = json_dumps (json_object_get (reply, "keyset"), JSON_COMPACT);
-  if (NULL == keyset_doc || 0 != ag_state_mkdir (dir))
-    {
-      fprintf (stderr, "bulwark-agent: cannot create %s\n", dir);
-      goto done;
-    }
+  if (NULL == keyset_doc)
+    goto done;
   /* A new agent starts clean: the old one's bundle, keyset and events are not its own. */
   if (1 != have && 0 != ag_state_reset (dir))
     {
@@ -199,5 +229,6 @@ done:
   ag_http_free (http);
   bw_keyset_free (ks);
   ag_identity_clear (&id);
+  close (lock);
   return code;
 }

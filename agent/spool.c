@@ -72,13 +72,20 @@ unlock_spool (int fd)
     close (fd); /* releases the flock */
 }
 
+/* events.json: the counters, and whether a damaged spool awaits its report (spool.h). */
+struct counters
+{
+  uint64_t last_seq, dropped;
+  bool damaged;
+};
+
+/* Read events.json.  0 (zeros when absent), or -1 when unreadable or not what we write. */
 static int
-counters_load (const char *dir, uint64_t *last_seq, uint64_t *dropped)
+counters_read (const char *dir, struct counters *c)
 {
   char *buf;
   size_t len;
-  *last_seq = 0;
-  *dropped = 0;
+  memset (c, 0, sizeof (*c));
   int r = ag_file_read (dir, "events.json", 4096, &buf, &len);
   if (1 == r)
     return 0;
@@ -93,20 +100,117 @@ counters_load (const char *dir, uint64_t *last_seq, uint64_t *dropped)
         : -1;
   if (0 == r)
     {
-      *last_seq = (uint64_t) json_integer_value (s);
-      *dropped = (uint64_t) json_integer_value (d);
+      c->last_seq = (uint64_t) json_integer_value (s);
+      c->dropped = (uint64_t) json_integer_value (d);
+      c->damaged = json_is_true (json_object_get (j, "damaged"));
     }
   json_decref (j);
   return r;
 }
 
 static int
-counters_save (const char *dir, uint64_t last_seq, uint64_t dropped)
+counters_save (const char *dir, const struct counters *c)
 {
-  char buf[96];
-  int n = snprintf (buf, sizeof (buf), "{\"dropped\":%llu,\"last_seq\":%llu}",
-                    (unsigned long long) dropped, (unsigned long long) last_seq);
+  char buf[128];
+  int n = snprintf (buf, sizeof (buf), "{%s\"dropped\":%llu,\"last_seq\":%llu}",
+                    c->damaged ? "\"damaged\":true," : "", (unsigned long long) c->dropped,
+                    (unsigned long long) c->last_seq);
   return ag_file_replace (dir, "events.json", buf, (size_t) n);
+}
+
+/* Rename file @name of @dir to a new events.damaged-<unix time>[-i].<ext>, named in @out. */
+static int
+move_aside (const char *dir, const char *name, const char *ext, char out[96])
+{
+  char from[AG_PATH_MAX + 64], to[AG_PATH_MAX + 128];
+  long long now = (long long) time (NULL);
+  snprintf (from, sizeof (from), "%s/%s", dir, name);
+  for (int i = 0; i < 1000; i++)
+    {
+      if (0 == i)
+        snprintf (out, 96, "events.damaged-%lld.%s", now, ext);
+      else
+        snprintf (out, 96, "events.damaged-%lld-%d.%s", now, i, ext);
+      snprintf (to, sizeof (to), "%s/%s", dir, out);
+      if (0 == link (from, to)) /* never over another one: those are kept for a human */
+        return 0 == unlink (from) ? ag_fsync_dir (dir) : -1;
+      if (EEXIST != errno)
+        return -1;
+    }
+  return -1;
+}
+
+/* Count the lines of file @name and raise @max_seq to the highest "seq" among them. */
+static uint64_t
+scan_lines (const char *dir, const char *name, uint64_t *max_seq)
+{
+  char path[AG_PATH_MAX + 96], *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  uint64_t lines = 0;
+  snprintf (path, sizeof (path), "%s/%s", dir, name);
+  FILE *f = fopen (path, "re");
+  if (NULL == f)
+    return 0;
+  while ((n = getline (&line, &cap, f)) > 0)
+    {
+      lines++;
+      json_t *j = json_loadb (line, (size_t) n, 0, NULL);
+      json_int_t seq = json_integer_value (json_object_get (j, "seq"));
+      if (seq > 0 && (uint64_t) seq > *max_seq)
+        *max_seq = (uint64_t) seq;
+      json_decref (j);
+    }
+  free (line);
+  fclose (f);
+  return lines;
+}
+
+/*
+ * Under spool.lock: the counters.  A damaged spool never stops event
+ * reporting: an events.json that does not parse, or a spool.jsonl larger
+ * than the cap, is moved aside (kept for a human), a fresh one starts, the
+ * events of the old spool are counted dropped, and `damaged` stays set
+ * until a check-in has reported "events:spool_damaged".  A lost events.json
+ * loses the dropped count before it; last_seq goes on from the highest seq
+ * still on disk.
+ */
+static int
+counters_load (const char *dir, struct counters *c)
+{
+  char aside[96], spool[AG_PATH_MAX + 64];
+  struct stat sb;
+  bool repaired = false;
+  if (0 != counters_read (dir, c))
+    {
+      if (0 != move_aside (dir, "events.json", "json", aside))
+        return -1;
+      fprintf (stderr,
+               "bulwark-agent: the event spool in %s was damaged (events.json): moved aside to %s;"
+               " a fresh one starts (the count of events dropped before is lost)\n",
+               dir, aside);
+      memset (c, 0, sizeof (*c));
+      (void) scan_lines (dir, "spool.jsonl", &c->last_seq);
+      (void) scan_lines (dir, "events.rejected.jsonl", &c->last_seq);
+      repaired = true;
+    }
+  snprintf (spool, sizeof (spool), "%s/spool.jsonl", dir);
+  if (0 == lstat (spool, &sb) && (!S_ISREG (sb.st_mode) || (uint64_t) sb.st_size > spool_max ()))
+    {
+      uint64_t lost = S_ISREG (sb.st_mode) ? scan_lines (dir, "spool.jsonl", &c->last_seq) : 0;
+      if (0 != move_aside (dir, "spool.jsonl", "jsonl", aside))
+        return -1;
+      fprintf (stderr,
+               "bulwark-agent: the event spool in %s was damaged (spool.jsonl larger than %zu "
+               "bytes): moved aside to %s; its %llu events are counted dropped\n",
+               dir, spool_max (), aside, (unsigned long long) lost);
+      c->dropped += lost;
+      repaired = true;
+    }
+  if (!repaired)
+    return 0;
+  c->damaged = true;
+  return counters_save (dir, c);
 }
 
 /*
@@ -163,16 +267,16 @@ ag_uuid7 (char out[37])
 int
 ag_spool_append (const char *dir, json_t *event, uint64_t *seq_out)
 {
-  uint64_t last_seq, dropped;
+  struct counters c;
   char id[37];
   int ret = -1;
   char *line = NULL;
   int lock = lock_spool (dir);
   if (lock < 0)
     return -1;
-  if (0 != counters_load (dir, &last_seq, &dropped) || 0 != ag_uuid7 (id))
+  if (0 != counters_load (dir, &c) || 0 != ag_uuid7 (id))
     goto done;
-  uint64_t seq = last_seq + 1;
+  uint64_t seq = c.last_seq + 1;
   if (0 != json_object_set_new (event, "event_id", json_string (id))
       || 0 != json_object_set_new (event, "seq", json_integer ((json_int_t) seq)))
     goto done;
@@ -180,7 +284,8 @@ ag_spool_append (const char *dir, json_t *event, uint64_t *seq_out)
   if (NULL == line)
     goto done;
   /* Reserve the number first: a crash below then leaves a gap, never a reused seq. */
-  if (0 != counters_save (dir, seq, dropped))
+  c.last_seq = seq;
+  if (0 != counters_save (dir, &c))
     goto done;
   if (NULL != seq_out)
     *seq_out = seq;
@@ -193,7 +298,8 @@ ag_spool_append (const char *dir, json_t *event, uint64_t *seq_out)
     }
   if (r < 0)
     goto done;
-  if (1 == r && 0 != counters_save (dir, seq, dropped + 1))
+  c.dropped += 1 == r;
+  if (1 == r && 0 != counters_save (dir, &c))
     goto done;
   ret = r;
 done:
@@ -211,7 +317,11 @@ ag_spool_counts (const char *dir, struct ag_spool_counts *out)
   int lock = lock_spool (dir);
   if (lock < 0)
     return -1;
-  int r = counters_load (dir, &out->last_seq, &out->dropped);
+  struct counters c;
+  int r = counters_load (dir, &c);
+  out->last_seq = c.last_seq;
+  out->dropped = c.dropped;
+  out->damaged = c.damaged;
   if (0 == r)
     {
       int rr = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
@@ -223,6 +333,23 @@ ag_spool_counts (const char *dir, struct ag_spool_counts *out)
         out->spooled++; /* a crash's partial last line still counts until it is moved aside */
     }
   free (buf);
+  unlock_spool (lock);
+  return r;
+}
+
+int
+ag_spool_damage_reported (const char *dir)
+{
+  struct counters c;
+  int lock = lock_spool (dir);
+  if (lock < 0)
+    return -1;
+  int r = counters_load (dir, &c);
+  if (0 == r && c.damaged)
+    {
+      c.damaged = false;
+      r = counters_save (dir, &c);
+    }
   unlock_spool (lock);
   return r;
 }
@@ -259,13 +386,14 @@ spool_cut (const char *dir, size_t consumed, const char *keep, size_t keep_len)
 static int
 reject (const char *dir, const char *lines, size_t len, uint64_t n)
 {
-  uint64_t last_seq, dropped;
+  struct counters c;
   int lock = lock_spool (dir);
   if (lock < 0)
     return -1;
-  int r = counters_load (dir, &last_seq, &dropped);
+  int r = counters_load (dir, &c);
+  c.dropped += n;
   if (0 == r)
-    r = counters_save (dir, last_seq, dropped + n);
+    r = counters_save (dir, &c);
   /* Kept for a human; when that file is full too, the events are still counted. */
   if (0 == r)
     (void) append_file (dir, "events.rejected.jsonl", lines, len, spool_max ());
@@ -320,10 +448,13 @@ next_batch (const char *dir, unsigned max_events, char **lines, size_t *consumed
   *lines = NULL;
   *consumed = 0;
   *bad = false;
+  struct counters c;
   int lock = lock_spool (dir);
   if (lock < 0)
     return -1;
-  int r = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
+  int r = counters_load (dir, &c); /* moves a damaged spool aside */
+  if (0 == r)
+    r = ag_file_read (dir, "spool.jsonl", spool_max () + AG_EVENT_LINE_MAX, &buf, &len);
   unlock_spool (lock);
   if (1 == r)
     return 0;

@@ -9,7 +9,11 @@
  *
  * Files in the state directory (all 0600):
  *   spool.jsonl            one event per line, appended with O_APPEND + fsync
- *   events.json            {"last_seq": N, "dropped": D}, replaced atomically
+ *   events.json            {"last_seq": N, "dropped": D[, "damaged": true]}, replaced atomically
+ *   events.damaged-<unix time>.json[l]   a damaged events.json or an oversized
+ *                          spool.jsonl, moved aside (never deleted) so that a
+ *                          fresh spool can start; `damaged` is set until the
+ *                          next check-in reports "events:spool_damaged"
  *   events.rejected.jsonl  events the server refused with 400, kept for a human
  *   spool.lock             flock(2) serializing appenders and the uploader
  */
@@ -36,10 +40,17 @@ struct ag_spool_counts
   uint64_t spooled;  /**< events waiting for upload */
   uint64_t dropped;  /**< events lost: spool full, or refused by the server (400) */
   uint64_t last_seq; /**< seq of the last event created (0: none yet) */
+  bool damaged;      /**< a damaged spool was moved aside; no check-in has reported it yet */
 };
 
-/** Read the counters.  A directory without a spool gives zeros.  @return 0 or -1. */
+/**
+ * Read the counters (moving a damaged spool aside first, like every reader
+ * of the spool).  A directory without a spool gives zeros.  @return 0 or -1.
+ */
 int ag_spool_counts (const char *dir, struct ag_spool_counts *out);
+
+/** A check-in has reported the damage: clear `damaged`.  @return 0 or -1. */
+int ag_spool_damage_reported (const char *dir);
 
 /**
  * Append @a event (borrowed; an object with every DESIGN §7 field but

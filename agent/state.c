@@ -11,6 +11,7 @@
 
 #include "lib/crypto.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +67,69 @@ ag_state_mkdir (const char *dir)
   if (0 != mkdir (path, 0700) && EEXIST != errno)
     return -1;
   return chmod (path, 0700);
+}
+
+/* Whether @sb (of @name) is unsafe: not a plain file, another user's, or writable by others. */
+static bool
+unsafe_stat (const struct stat *sb, const char *name, bool is_dir, char *why, size_t whylen)
+{
+  uid_t me = geteuid ();
+  if (is_dir ? !S_ISDIR (sb->st_mode) : !S_ISREG (sb->st_mode))
+    snprintf (why, whylen, "%s is not a %s", name, is_dir ? "directory" : "regular file");
+  else if (sb->st_uid != me && sb->st_uid != 0)
+    snprintf (why, whylen, "%s is owned by uid %ld, not by uid %ld (or root)", name,
+              (long) sb->st_uid, (long) me);
+  else if (0 != (sb->st_mode & (S_IWGRP | S_IWOTH)))
+    snprintf (why, whylen, "%s is writable by group or others (mode %04o)", name,
+              (unsigned) (sb->st_mode & 07777));
+  else
+    return false;
+  return true;
+}
+
+int
+ag_state_secure (const char *dir, char *why, size_t whylen)
+{
+  struct stat sb;
+  if (0 != stat (dir, &sb))
+    {
+      if (ENOENT == errno)
+        return 1;
+      snprintf (why, whylen, "the state directory cannot be read: %s", strerror (errno));
+      return -1;
+    }
+  if (unsafe_stat (&sb, "the state directory", true, why, whylen))
+    return -1;
+  DIR *d = opendir (dir);
+  if (NULL == d)
+    {
+      snprintf (why, whylen, "the state directory cannot be listed: %s", strerror (errno));
+      return -1;
+    }
+  int r = 0;
+  struct dirent *e;
+  while (0 == r && NULL != (e = readdir (d)))
+    if (0 != strcmp (e->d_name, ".") && 0 != strcmp (e->d_name, "..")
+        && 0 == fstatat (dirfd (d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) /* else just removed */
+        && unsafe_stat (&sb, e->d_name, false, why, whylen))
+      r = -1;
+  closedir (d);
+  return r;
+}
+
+int
+ag_run_lock (const char *dir)
+{
+  char path[AG_PATH_MAX + 16];
+  if ((size_t) snprintf (path, sizeof (path), "%s/run.lock", dir) >= sizeof (path))
+    return -1;
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0 && 0 != flock (fd, LOCK_EX | LOCK_NB))
+    {
+      close (fd);
+      fd = -1;
+    }
+  return fd;
 }
 
 static int
@@ -388,7 +453,8 @@ ag_keysets_load (const char *dir, const char *org_id, struct ag_keysets *out, ch
       if (0 != keysets_push (out, ks))
         {
           snprintf (why, whylen, "out of memory");
-          break;
+          ag_keysets_clear (out);
+          return -1;
         }
       keyset_name (name, bw_keyset_version (ks) + 1);
       r = keyset_read (dir, name, &doc);
@@ -397,8 +463,31 @@ ag_keysets_load (const char *dir, const char *org_id, struct ag_keysets *out, ch
     }
   if (r < 0)
     snprintf (why, whylen, "%s: unreadable", name);
-  ag_keysets_clear (out);
+  if (out->n > 0)
+    return 1; /* a later link: the chain up to it stands */
   return -1;
+}
+
+int
+ag_keysets_truncate (const char *dir, const struct ag_keysets *k)
+{
+  uint64_t have = bw_keyset_version (ag_keysets_current (k));
+  DIR *d = opendir (dir);
+  if (NULL == d)
+    return -1;
+  int r = 0;
+  struct dirent *e;
+  while (NULL != (e = readdir (d)))
+    {
+      char *end;
+      if (0 != strncmp (e->d_name, "keyset-", 7) || !isdigit ((unsigned char) e->d_name[7]))
+        continue;
+      unsigned long long n = strtoull (e->d_name + 7, &end, 10);
+      if (0 == strcmp (end, ".json") && n > have && 0 != ag_file_remove (dir, e->d_name))
+        r = -1;
+    }
+  closedir (d);
+  return r;
 }
 
 const struct bw_keyset *
@@ -619,12 +708,22 @@ void
 ag_state_load (const char *dir, struct ag_state *st)
 {
   memset (st, 0, sizeof (*st));
+  if (ag_state_secure (dir, st->unsafe, sizeof (st->unsafe)) < 0)
+    {
+      st->enrolled = -1;
+      return;
+    }
   st->enrolled = ag_identity_load (dir, &st->id);
   if (0 != ag_status_load (dir, &st->status))
     memset (&st->status, 0, sizeof (st->status));
   if (0 != st->enrolled)
     return;
   int r = ag_keysets_load (dir, st->id.org_id, &st->ks, st->damage, sizeof (st->damage));
+  if (1 == r)
+    {
+      ag_keysets_clear (&st->ks); /* `run` fetches the rest again; until then, nothing is trusted */
+      r = -1;
+    }
   if (0 == r)
     r = ag_active_load (dir, &st->id, &st->ks, &st->active, st->damage, sizeof (st->damage));
   if (r < 0)

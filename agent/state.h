@@ -10,6 +10,11 @@
  *   head.jws              the compact JWS head of the active bundle
  *   status.json           what the check-in loop last saw: {state, last_error, last_checkin}
  *   events.json, spool.jsonl, events.rejected.jsonl   the event spool (agent/spool.h)
+ *   run.lock              held by `run` while it runs, and by `enroll` while it enrolls
+ *
+ * Like ssh's StrictModes, the directory and every file in it must belong to
+ * the effective user (or root) and be writable by nobody else
+ * (ag_state_secure); otherwise nothing in it is used.
  *
  * Every file is replaced with write, fsync, rename, fsync of the directory,
  * so a crash leaves the old or the new content, never a mix.  The active
@@ -88,6 +93,22 @@ int ag_state_dir (const char *flag, char out[AG_PATH_MAX]);
 /** Create @a dir (and parents) with mode 0700.  @return 0 or -1 (errno set). */
 int ag_state_mkdir (const char *dir);
 
+/**
+ * Like ssh's StrictModes: @a dir and every file in it must belong to the
+ * effective user (or root) and be writable by nobody else, or whoever can
+ * write them could edit what the agent trusts.
+ * @return 0; 1 when @a dir does not exist; -1 when unsafe (@a why says which and how).
+ */
+int ag_state_secure (const char *dir, char *why, size_t whylen);
+
+/**
+ * Take run.lock of @a dir, held by `run` for as long as it runs and by
+ * `enroll` while it replaces the enrollment: one of them at a time.
+ * @return the fd holding the lock (close it to release), or -1 when another
+ *         process holds it (or the file cannot be opened).
+ */
+int ag_run_lock (const char *dir);
+
 /** Write all @a len bytes to @a fd, retrying short writes and EINTR.  @return 0 or -1 (errno). */
 int ag_write_all (int fd, const void *data, size_t len);
 
@@ -134,12 +155,17 @@ int ag_keyset_save (const char *dir, const char *doc, size_t len);
  * The keysets, verified again as a chain: keyset.json must be signed by its
  * own keys for org @a org_id (bw_keyset_trust_first), and each
  * keyset-<N+1>.json that follows by the keys of N (bw_keyset_advance).
- * @return 0 and @a out filled (free with ag_keysets_clear), or -1 when a
- *         file is missing or unreadable or the chain breaks (@a why says
- *         where).
+ * @return 0 and @a out filled (free with ag_keysets_clear); 1 when a later
+ *         keyset-<N>.json is unreadable or does not verify: @a out holds the
+ *         chain up to it (`run` drops the rest and fetches it again, see
+ *         ag_keysets_truncate); -1 when keyset.json, the anchor, is missing or
+ *         does not verify: only enrolling again helps.  @a why says where.
  */
 int ag_keysets_load (const char *dir, const char *org_id, struct ag_keysets *out, char *why,
                      size_t whylen);
+
+/** Remove every keyset-<N>.json past the chain @a k holds.  @return 0 or -1. */
+int ag_keysets_truncate (const char *dir, const struct ag_keysets *k);
 
 /** The current (newest) keyset, or NULL when none. */
 const struct bw_keyset *ag_keysets_current (const struct ag_keysets *k);
@@ -202,9 +228,13 @@ struct ag_state
   struct ag_active active; /**< bundle NULL: none (or damaged) */
   struct ag_status status; /**< last_error "state:damaged" when damaged */
   char damage[160];        /**< what is damaged, for people; "" when nothing */
+  char unsafe[160];        /**< ag_state_secure's why; then nothing else is loaded */
 };
 
-/** Load @a st from @a dir.  Never fails: what cannot be trusted is left out. */
+/**
+ * Load @a st from @a dir.  Never fails: what cannot be trusted is left out
+ * (an unsafe directory: all of it, enrolled = -1).
+ */
 void ag_state_load (const char *dir, struct ag_state *st);
 
 /** Free what @a st holds. */

@@ -1,5 +1,6 @@
 /*
- * `bulwark-agent status`: reads the state directory, changes nothing.  It
+ * `bulwark-agent status`: reads the state directory, changes nothing (but
+ * for moving a damaged event spool aside, as every reader of it does).  It
  * loads it the way `check` does (agent/state.h), so what it shows as the
  * bundle is what `check` enforces.
  */
@@ -24,6 +25,15 @@ utc (int64_t t, char out[32])
     snprintf (out, 32, "?");
 }
 
+/* What the JSON calls the state: the last check-in's, unless what is on disk is damaged now. */
+static const char *
+state_name (const struct ag_state *s)
+{
+  if ('\0' != s->damage[0] && !ag_state_revoked (s))
+    return "damaged";
+  return s->status.state[0] ? s->status.state : "new";
+}
+
 static json_t *
 status_json (const char *dir, const struct ag_state *s, const struct ag_spool_counts *c, bool stale)
 {
@@ -36,17 +46,17 @@ status_json (const char *dir, const struct ag_state *s, const struct ag_spool_co
     bundle = json_pack ("{s:I, s:s, s:I, s:I}", "version", (json_int_t) act->head.bundle_version,
                         "sha256", act->head.sha256, "head_serial",
                         (json_int_t) act->head.head_serial, "exp", (json_int_t) act->head.exp);
-  return json_pack (
-    "{s:b, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:o, s:b, s:s, s:o,"
-    " s:o, s:{s:I, s:I, s:I}}",
-    "enrolled", 1, "state_dir", dir, "server", id->server, "agent_id", id->agent_id, "org", "id",
-    id->org_id, "slug", id->org_slug, "subject", "kind", id->subject_kind, "id", id->subject_id,
-    "keyset_version", ks ? json_integer ((json_int_t) bw_keyset_version (ks)) : json_null (),
-    "bundle", bundle, "stale", stale, "state", st->state[0] ? st->state : "new", "last_error",
-    st->last_error[0] ? json_string (st->last_error) : json_null (), "last_checkin",
-    st->last_checkin ? json_integer ((json_int_t) st->last_checkin) : json_null (), "events",
-    "spooled", (json_int_t) c->spooled, "dropped", (json_int_t) c->dropped, "last_seq",
-    (json_int_t) c->last_seq);
+  return json_pack ("{s:b, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:o, s:b, s:s, s:o,"
+                    " s:o, s:{s:I, s:I, s:I}}",
+                    "enrolled", 1, "state_dir", dir, "server", id->server, "agent_id", id->agent_id,
+                    "org", "id", id->org_id, "slug", id->org_slug, "subject", "kind",
+                    id->subject_kind, "id", id->subject_id, "keyset_version",
+                    ks ? json_integer ((json_int_t) bw_keyset_version (ks)) : json_null (),
+                    "bundle", bundle, "stale", stale, "state", state_name (s), "last_error",
+                    st->last_error[0] ? json_string (st->last_error) : json_null (), "last_checkin",
+                    st->last_checkin ? json_integer ((json_int_t) st->last_checkin) : json_null (),
+                    "events", "spooled", (json_int_t) c->spooled, "dropped",
+                    (json_int_t) c->dropped, "last_seq", (json_int_t) c->last_seq);
 }
 
 static void
@@ -111,8 +121,11 @@ ag_status_main (const char *dir, bool json)
           free (s);
           json_decref (j);
         }
-      fprintf (stderr, "bulwark-agent: %s in %s\n",
-               1 == st.enrolled ? "not enrolled" : "unreadable enrollment", dir);
+      if ('\0' != st.unsafe[0])
+        fprintf (stderr, "bulwark-agent: refusing the state directory %s: %s\n", dir, st.unsafe);
+      else
+        fprintf (stderr, "bulwark-agent: %s in %s\n",
+                 1 == st.enrolled ? "not enrolled" : "unreadable enrollment", dir);
       code = AG_EXIT_FAIL;
       goto done;
     }

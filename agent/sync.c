@@ -46,8 +46,11 @@
  * or lib/jws.h name>" (e.g. "head:lower_serial", "head:bad_alg"),
  * "bundle:http_<status>", "bundle:too_large", "bundle:length",
  * "bundle:sha256", "bundle:parse", "bundle:mismatch", "checkin:malformed",
- * "state:io", "state:damaged" (the stored head or bundle does not verify),
- * "network" (a download failed in transit).
+ * "state:io", "state:damaged" (the stored head, bundle or a later keyset
+ * does not verify: fetched again), "keyset:damaged" (the enrollment keyset
+ * does not verify: enroll again), "events:spool_damaged" (a damaged event
+ * spool was moved aside, agent/spool.h), "network" (a download failed in
+ * transit).
  */
 #include "config.h"
 #include "agent/sync.h"
@@ -110,6 +113,8 @@ struct loop
   struct ag_status status;
   unsigned interval_s, jitter_s;
   unsigned failures; /* consecutive, for the backoff */
+  int lock;          /* run.lock, held while the loop runs; -1 none */
+  bool spool_damage; /* this check-in reports events:spool_damaged */
   char
     transient[200]; /* this iteration's network or status error ("" none); logged, not reported */
 };
@@ -182,6 +187,14 @@ checkin_body (struct loop *l)
   struct ag_spool_counts c;
   if (0 != ag_spool_counts (l->dir, &c))
     memset (&c, 0, sizeof (c));
+  /* A spool moved aside is reported once, unless something else is being reported. */
+  l->spool_damage = c.damaged
+                    && ('\0' == l->status.last_error[0]
+                        || 0 == strcmp (l->status.last_error, "events:spool_damaged"));
+  if (l->spool_damage)
+    snprintf (l->status.last_error, sizeof (l->status.last_error), "events:spool_damaged");
+  /* keyset_version 1 when even the enrollment keyset does not verify (a report, no claim). */
+  const struct bw_keyset *ks = ag_keysets_current (&l->ks);
   json_t *bundle = json_null ();
   if (NULL != l->active.bundle)
     bundle = json_pack ("{s:I, s:s, s:I}", "version", (json_int_t) l->active.head.bundle_version,
@@ -189,11 +202,10 @@ checkin_body (struct loop *l)
                         (json_int_t) l->active.head.head_serial);
   json_t *j = json_pack (
     "{s:s, s:I, s:o, s:o, s:b, s:{s:I, s:I, s:I}}", "agent_version", PACKAGE_VERSION,
-    "keyset_version", (json_int_t) bw_keyset_version (ag_keysets_current (&l->ks)), "bundle",
-    bundle, "last_error",
-    l->status.last_error[0] ? json_string (l->status.last_error) : json_null (), "stale",
-    is_stale (l, (int64_t) time (NULL)), "events", "spooled", (json_int_t) c.spooled, "dropped",
-    (json_int_t) c.dropped, "last_seq", (json_int_t) c.last_seq);
+    "keyset_version", (json_int_t) (NULL != ks ? bw_keyset_version (ks) : 1), "bundle", bundle,
+    "last_error", l->status.last_error[0] ? json_string (l->status.last_error) : json_null (),
+    "stale", is_stale (l, (int64_t) time (NULL)), "events", "spooled", (json_int_t) c.spooled,
+    "dropped", (json_int_t) c.dropped, "last_seq", (json_int_t) c.last_seq);
   if (NULL == j)
     return NULL;
   char *s = json_dumps (j, JSON_COMPACT);
@@ -479,12 +491,16 @@ checkin (struct loop *l, int wait_s, const char **state, long *retry_after_s, bo
   if (200 == rs.status)
     {
       l->status.last_checkin = (int64_t) time (NULL);
+      if (l->spool_damage && 0 != ag_spool_damage_reported (l->dir))
+        bw_logf (BW_LOG_ERROR, "cannot write %s/events.json: %s", l->dir, strerror (errno));
       json_t *reply = json_loadb (rs.body, rs.len, JSON_REJECT_DUPLICATES, NULL);
       if (NULL == reply)
         {
           set_error (l, "%s", "checkin:malformed");
           o = OUT_REFUSED;
         }
+      else if (0 == l->ks.n)
+        o = OUT_REFUSED; /* a report only: there is no keyset to verify the answer with */
       else
         o = apply (l, reply, state);
       json_decref (reply);
@@ -561,21 +577,6 @@ print_summary (const struct loop *l, const char *state, uint64_t uploaded)
   json_decref (j);
 }
 
-/* run.lock: one loop per state directory.  The fd (kept open), or -1. */
-static int
-take_run_lock (const char *dir)
-{
-  char path[AG_PATH_MAX + 16];
-  snprintf (path, sizeof (path), "%s/run.lock", dir);
-  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0 && 0 != flock (fd, LOCK_EX | LOCK_NB))
-    {
-      close (fd);
-      fd = -1;
-    }
-  return fd;
-}
-
 /* Everything but the active bundle (step 0 loads it).  An enum ag_exit: OK when ready. */
 static int
 loop_open (struct loop *l, const char *dir)
@@ -583,9 +584,22 @@ loop_open (struct loop *l, const char *dir)
   char why[160];
   memset (l, 0, sizeof (*l));
   l->dir = dir;
+  l->lock = -1;
   l->interval_s = INTERVAL_DEFAULT_S;
   l->jitter_s = JITTER_DEFAULT_S;
-  int r = ag_identity_load (dir, &l->id);
+  int r = ag_state_secure (dir, why, sizeof (why));
+  if (r < 0)
+    {
+      fprintf (stderr, "bulwark-agent: refusing the state directory %s: %s\n", dir, why);
+      return AG_EXIT_FAIL;
+    }
+  /* The lock first: `enroll` cannot then replace the enrollment under us. */
+  if (0 == r && (l->lock = ag_run_lock (dir)) < 0)
+    {
+      fprintf (stderr, "bulwark-agent: another `run` holds %s/run.lock\n", dir);
+      return AG_EXIT_FAIL;
+    }
+  r = ag_identity_load (dir, &l->id);
   if (0 != r)
     {
       fprintf (stderr, "bulwark-agent: %s in %s: run `bulwark-agent enroll` first\n",
@@ -600,17 +614,38 @@ loop_open (struct loop *l, const char *dir)
                        "accepts its credential)\n");
       return AG_EXIT_REENROLL;
     }
-  /* Without a keyset that verifies, no head can: only a new enrollment helps. */
-  if (0 != ag_keysets_load (dir, l->id.org_id, &l->ks, why, sizeof (why)))
-    {
-      fprintf (stderr, "bulwark-agent: the keysets in %s do not verify: enroll again (%s)\n", dir,
-               why);
-      return AG_EXIT_FAIL;
-    }
+  r = ag_keysets_load (dir, l->id.org_id, &l->ks, why, sizeof (why));
   l->http = ag_http_new (l->id.server, l->id.credential, &stop_flag);
   if (NULL == l->http)
     {
       fprintf (stderr, "bulwark-agent: cannot set up HTTP for %s\n", l->id.server);
+      return AG_EXIT_FAIL;
+    }
+  if (1 == r)
+    {
+      /* A later keyset is damaged: drop it and those after it; the server has them all. */
+      snprintf (l->status.last_error, sizeof (l->status.last_error), "state:damaged");
+      json_t *f = json_pack ("{s:s}", "damage", why);
+      bw_log_json (BW_LOG_WARN, "a stored keyset does not verify; fetching it again", f);
+      if (0 != ag_keysets_truncate (dir, &l->ks))
+        bw_logf (BW_LOG_ERROR, "cannot remove the damaged keysets in %s: %s", dir,
+                 strerror (errno));
+    }
+  else if (0 != r)
+    {
+      /*
+       * Without the enrollment keyset, nothing the server sends can be
+       * verified: only a new enrollment helps.  One check-in tells the fleet
+       * view; its answer is not used.
+       */
+      const char *state;
+      long retry_after_s;
+      bool held;
+      fprintf (stderr, "bulwark-agent: the keysets in %s do not verify: enroll again (%s)\n", dir,
+               why);
+      snprintf (l->status.last_error, sizeof (l->status.last_error), "keyset:damaged");
+      (void) checkin (l, 0, &state, &retry_after_s, &held);
+      save_status (l, "error");
       return AG_EXIT_FAIL;
     }
   return AG_EXIT_OK;
@@ -643,6 +678,8 @@ mark_revoked (struct loop *l)
 static void
 loop_close (struct loop *l)
 {
+  if (l->lock >= 0)
+    close (l->lock);
   ag_http_free (l->http);
   ag_keysets_clear (&l->ks);
   ag_active_clear (&l->active);
@@ -664,13 +701,6 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
     {
       loop_close (&l);
       return code;
-    }
-  int lock = take_run_lock (dir);
-  if (lock < 0)
-    {
-      fprintf (stderr, "bulwark-agent: another `run` holds %s/run.lock\n", dir);
-      loop_close (&l);
-      return AG_EXIT_FAIL;
     }
   int wait_s = opts->wait_s >= 0 ? opts->wait_s : (opts->once ? 0 : AG_WAIT_DEFAULT_S);
   if (wait_s > AG_WAIT_MAX_S)
@@ -752,6 +782,5 @@ ag_run_main (const char *dir, const struct ag_run_options *opts)
     }
 done:
   loop_close (&l);
-  close (lock);
   return code;
 }

@@ -22,6 +22,12 @@
 // policy_error; `run` reports state:damaged and fetches afresh), never a
 // policy.  A revoked agent (401 node_invalid) stops enforcing its bundle; a
 // disabled one (403) keeps it.
+//
+// Damage is repaired where the server can repair it: a later keyset file is
+// fetched again, a damaged event spool is moved aside and a fresh one starts,
+// each reported at the next check-in; a damaged enrollment keyset is
+// reported once.  A state directory others can write is refused
+// (StrictModes), and enroll refuses while a `run` holds run.lock.
 
 import { describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -1255,6 +1261,224 @@ describe('bulwark-agent end to end', () => {
     assert.equal((await once(aU)).code, 0);
     const users = await s.psql(`SELECT DISTINCT user_id FROM events WHERE agent_id = '${st.agent_id}'`);
     assert.equal(users, user.id);
+  });
+
+  s.test('enroll refuses while a `run` holds the state directory (run.lock); after it stops, enroll --force works', async () => {
+    const a = newAgentDirs('lk');
+    const st0 = await enroll(a, proxy.url, await newSecret(A));
+    const run = startRun(a, ['--wait', '2']);
+    try
+      {
+        assert.ok(await waitFor(async () => (await status(a)).state === 'ok', EVENTUALLY_MS), run.out);
+        const r = await agent(a, ['enroll', '--server', proxy.url, '--secret', await newSecret(A), '--hostname', 'lk', '--force']);
+        assert.equal(r.code, 1, show(r));
+        assert.match(r.stderr, /a `run` is using .*run\.lock.*: stop it first/);
+        assert.equal((await status(a)).agent_id, st0.agent_id, 'the enrollment is unchanged');
+      }
+    finally
+      {
+        await run.stop();
+      }
+    const st1 = await enroll(a, proxy.url, await newSecret(A), ['--force']);
+    assert.notEqual(st1.agent_id, st0.agent_id);
+    assert.equal((await once(a)).code, 0);
+    const c = await check(a, 'network', '10.0.0.1', '22');
+    assert.match(c.line, /^deny reason=rule .*rule_id=no-private /, show(c.r));
+    assert.equal((await status(a)).last_error, null);
+  });
+
+  s.test('a damaged event spool is moved aside, never deleted; a fresh one starts; the loss is counted and reported', async () => {
+    const a = newAgentDirs('sp');
+    await enroll(a, proxy.url, await newSecret(A));
+    assert.equal((await once(a)).code, 0);
+    const damagedFiles = () => fs.readdirSync(a.dir).filter((f) => f.startsWith('events.damaged-')).sort();
+
+    // Garbage counters: moved aside, a fresh spool starts, nothing prints a stale errno.
+    fs.writeFileSync(path.join(a.dir, 'events.json'), 'garbage');
+    const c = await check(a, 'network', '10.0.0.1', '22');
+    assert.equal(c.code, 1, show(c.r));
+    assert.doesNotMatch(c.r.stderr, /cannot spool|Success/, show(c.r));
+    assert.match(c.r.stderr, /event spool .* damaged/, show(c.r));
+    let aside = damagedFiles();
+    assert.equal(aside.length, 1, String(aside));
+    assert.equal(fs.readFileSync(path.join(a.dir, aside[0]), 'utf8'), 'garbage');
+    assert.equal((await status(a)).events.spooled, 1);
+    let bodies = recordCheckins();
+    let o;
+    try
+      {
+        o = await once(a);
+      }
+    finally
+      {
+        proxy.rewrite = null;
+      }
+    assert.equal(o.code, 0, show(o.r));
+    assert.equal(bodies[0]?.last_error, 'events:spool_damaged', 'the check-in reports the damage');
+    assert.equal(o.summary.events_uploaded, 1, show(o.r));
+    let st = await status(a);
+    assert.equal(st.events.spooled, 0);
+    assert.equal(st.last_error, null, 'reported once');
+
+    // A spool larger than its cap: moved aside, its events counted dropped; `run` repairs it too.
+    const env = { BULWARK_AGENT_SPOOL_MAX_BYTES: '4096' };
+    const line = JSON.stringify({ pad: 'x'.repeat(1000) }) + '\n';
+    fs.writeFileSync(path.join(a.dir, 'spool.jsonl'), line.repeat(100));
+    const before = (await status(a)).events.dropped;
+    bodies = recordCheckins();
+    let r;
+    try
+      {
+        r = await agent(a, ['run', '--once'], { env });
+      }
+    finally
+      {
+        proxy.rewrite = null;
+      }
+    assert.equal(r.code, 0, show(r));
+    assert.equal(bodies[0]?.last_error, 'events:spool_damaged', show(r));
+    assert.equal(bodies[0].events.dropped, before + 100, 'the lost events are counted dropped');
+    aside = damagedFiles();
+    assert.equal(aside.length, 2, String(aside));
+    assert.equal(fs.readFileSync(path.join(a.dir, aside.find((f) => f.endsWith('.jsonl'))), 'utf8'), line.repeat(100));
+    st = await status(a);
+    assert.equal(st.events.spooled, 0);
+    assert.equal(st.events.dropped, before + 100);
+    const c2 = await check(a, 'network', '10.0.0.1', '22');
+    assert.equal(c2.r.stderr, '', show(c2.r));
+    assert.equal((await status(a)).events.spooled, 1);
+  });
+
+  s.test('a damaged later keyset file is dropped and fetched again by run, and reported; a damaged anchor is reported once', async () => {
+    const a1good = await check(a1, 'network', '10.0.0.1', '22');
+    const v = (await status(a1)).keyset_version;
+    assert.ok(v >= 3, `a1 walked the rotations (${v})`);
+    const ksFile = (n) => path.join(a1.dir, `keyset-${n}.json`);
+    const orig = {};
+    for (let n = 2; n <= v; n++)
+      orig[n] = fs.readFileSync(ksFile(n));
+    const flip = (buf) => {
+      const doc = JSON.parse(buf);
+      const sig = Buffer.from(doc.signatures[0].signature, 'base64url');
+      sig[7] ^= 1;
+      doc.signatures[0].signature = sig.toString('base64url');
+      return JSON.stringify(doc);
+    };
+    for (const [what, damage] of [
+      ['garbage keyset-2', () => fs.writeFileSync(ksFile(2), 'garbage')],
+      [`a flipped signature in keyset-${v}`, () => fs.writeFileSync(ksFile(v), flip(orig[v]))],
+      ['keyset-2 holding another version', () => fs.writeFileSync(ksFile(2), orig[v])],
+      [`an extra keyset-${v + 1}`, () => fs.writeFileSync(ksFile(v + 1), orig[v])],
+    ])
+      {
+        damage();
+        const bodies = recordCheckins();
+        let o;
+        try
+          {
+            o = await once(a1);
+          }
+        finally
+          {
+            proxy.rewrite = null;
+          }
+        assert.equal(o.code, 0, `${what}: ${show(o.r)}`);
+        assert.equal(bodies[0]?.last_error, 'state:damaged', `${what}: the check-in reports the damage`);
+        for (let n = 2; n <= v; n++)
+          assert.ok(fs.readFileSync(ksFile(n)).equals(orig[n]), `${what}: keyset-${n} fetched again`);
+        assert.ok(!fs.existsSync(ksFile(v + 1)), `${what}: no keyset-${v + 1}`);
+        assert.equal((await status(a1)).keyset_version, v, what);
+        assert.equal((await check(a1, 'network', '10.0.0.1', '22')).line, a1good.line, what);
+      }
+
+    // The enrollment keyset: nothing to verify it against, so enroll again; the fleet view hears it.
+    const a = newAgentDirs('ka');
+    const st = await enroll(a, proxy.url, await newSecret(A));
+    assert.equal((await once(a)).code, 0);
+    const anchor = path.join(a.dir, 'keyset.json');
+    const ksOrig = fs.readFileSync(anchor);
+    fs.writeFileSync(anchor, flip(ksOrig));
+    const bodies = recordCheckins();
+    let o;
+    try
+      {
+        o = await once(a);
+      }
+    finally
+      {
+        proxy.rewrite = null;
+      }
+    assert.equal(o.code, 1, show(o.r));
+    assert.match(o.r.stderr, /the keysets in .* do not verify: enroll again/);
+    assert.equal(bodies.length, 1, 'one check-in, to report');
+    assert.equal(bodies[0].last_error, 'keyset:damaged');
+    assert.equal(bodies[0].bundle, null);
+    assert.ok(await waitFor(async () => (await fleetAgent(A, st.agent_id)).last_error === 'keyset:damaged', EVENTUALLY_MS),
+              'the fleet view shows it');
+    assert.ok(fs.readFileSync(anchor).equals(Buffer.from(flip(ksOrig))), 'the anchor is left as it is');
+  });
+
+  s.test('StrictModes: a state directory or file others can write, or that another user owns, is refused', async () => {
+    const a = newAgentDirs('pm');
+    await enroll(a, proxy.url, await newSecret(A));
+    assert.equal((await once(a)).code, 0);
+    const good = await check(a, 'network', '10.0.0.1', '22');
+    const f = (n) => path.join(a.dir, n);
+    const cases = [
+      ['the directory 0777', () => fs.chmodSync(a.dir, 0o777), () => fs.chmodSync(a.dir, 0o700), /writable by group or others/],
+      ['the directory 0770', () => fs.chmodSync(a.dir, 0o770), () => fs.chmodSync(a.dir, 0o700), /writable by group or others/],
+      ['head.jws 0666', () => fs.chmodSync(f('head.jws'), 0o666), () => fs.chmodSync(f('head.jws'), 0o600), /head\.jws is writable by group or others/],
+      ['identity.json 0620', () => fs.chmodSync(f('identity.json'), 0o620), () => fs.chmodSync(f('identity.json'), 0o600), /identity\.json is writable by group or others/],
+    ];
+    if (process.geteuid() === 0)
+      cases.push(['keyset.json owned by nobody', () => fs.chownSync(f('keyset.json'), 65534, 65534),
+                  () => fs.chownSync(f('keyset.json'), 0, 0), /keyset\.json is owned by uid 65534/]);
+    for (const [what, damage, restore, why] of cases)
+      {
+        damage();
+        try
+          {
+            const c = await check(a, 'network', '10.0.0.1', '22');
+            assert.equal(c.code, 1, `${what}: ${show(c.r)}`);
+            assert.equal(c.line, 'deny reason=policy_error rule=none bundle_version=none', what);
+            assert.match(c.r.stderr, why, what);
+            const st = await agent(a, ['status']);
+            assert.equal(st.code, 1, `${what}: ${show(st)}`);
+            assert.match(st.stderr, why, what);
+            const o = await once(a);
+            assert.equal(o.code, 1, `${what}: ${show(o.r)}`);
+            assert.match(o.r.stderr, why, what);
+          }
+        finally
+          {
+            restore();
+          }
+        assert.equal((await check(a, 'network', '10.0.0.1', '22')).line, good.line, `${what}: restored`);
+      }
+  });
+
+  s.test('status --json agrees with damage; a corrupted identity says why; --server with a path is refused', async () => {
+    const a = newAgentDirs('m5');
+    const r0 = await agent(a, ['enroll', '--server', `${proxy.url}/api/v1`, '--secret', await newSecret(A)]);
+    assert.equal(r0.code, 2, show(r0));
+    assert.match(r0.stderr, /--server .*no path/);
+    assert.ok(!fs.existsSync(path.join(a.dir, 'identity.json')));
+    await enroll(a, `${proxy.url}/`, await newSecret(A));
+    assert.equal((await once(a)).code, 0);
+    const head = readHead(a);
+    fs.writeFileSync(path.join(a.dir, 'head.jws'), head.slice(0, -4) + (head.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
+    const st = await status(a);
+    assert.equal(st.bundle, null);
+    assert.equal(st.last_error, 'state:damaged');
+    assert.equal(st.state, 'damaged', 'the state agrees with last_error and bundle');
+    fs.writeFileSync(path.join(a.dir, 'head.jws'), head);
+    assert.equal((await status(a)).state, 'ok');
+
+    fs.writeFileSync(path.join(a.dir, 'identity.json'), '{"broken');
+    const c = await check(a, 'network', '10.0.0.1', '22');
+    assert.equal(c.code, 1);
+    assert.equal(c.line, 'deny reason=policy_error rule=none bundle_version=none');
+    assert.match(c.r.stderr, /enrollment in .* is unreadable.*enroll again/, show(c.r));
   });
 
   s.test('status codes: a disabled agent stops with exit 4; a deleted one with exit 3 and can enroll again', async () => {

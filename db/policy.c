@@ -466,17 +466,12 @@ db_policy_subjects (const char *org_id, const char *const *ids, size_t n,
   qs = db_exec (&subjects_stmt, 2, params, &res);
   for (int i = 0; qs > 0 && i < (int) qs; i++)
     {
-      /* a copy to split: a PGresult's values are read-only */
-      char *text = strdup (PQgetvalue (res, i, 2));
-      /* a uuid takes 37 characters with its separator */
-      size_t max = (size_t) PQgetlength (res, i, 2) / (BW_UUID_LEN + 1) + 1;
-      const char **groups = malloc (max * sizeof (*groups));
-      long ng = (NULL != groups && NULL != text) ? db_split_uuid_array (text, groups, max) : -1;
+      char *text;
+      const char **groups;
+      long ng = db_col_uuid_array (res, i, 2, &text, &groups);
       if (ng < 0)
         {
           bw_logf (BW_LOG_ERROR, "policies: cannot read the groups of a user");
-          free (groups);
-          free (text);
           qs = DB_QS_HARD_ERROR;
           break;
         }

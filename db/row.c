@@ -67,8 +67,9 @@ db_rows_copy (const PGresult *res, size_t rows, size_t size, db_row_copy_fn copy
   return 0;
 }
 
-long
-db_split_uuid_array (char *text, const char **out, size_t max)
+/* Split uuid[] text in place into @a out (room for @a max).  @return the count, or -1. */
+static long
+split_uuid_array (char *text, const char **out, size_t max)
 {
   size_t len = strlen (text);
   size_t n = 0;
@@ -88,4 +89,25 @@ db_split_uuid_array (char *text, const char **out, size_t max)
       p = comma + 1;
     }
   return (long) n;
+}
+
+long
+db_col_uuid_array (const PGresult *res, int row, int col, char **text, const char ***uuids)
+{
+  /* a copy to split: a PGresult's values are read-only; a uuid takes 37 characters with its
+     separator */
+  size_t max = (size_t) PQgetlength (res, row, col) / (BW_UUID_LEN + 1) + 1;
+  char *t = strdup (PQgetvalue (res, row, col));
+  const char **u = malloc (max * sizeof (*u));
+  long n = (NULL != t && NULL != u) ? split_uuid_array (t, u, max) : -1;
+
+  if (n < 0)
+    {
+      free (u);
+      free (t);
+      return -1;
+    }
+  *text = t;
+  *uuids = u;
+  return n;
 }

@@ -29,11 +29,14 @@ int db_col_int64 (const PGresult *res, int row, int col, int64_t *out);
 bool db_col_bool (const PGresult *res, int row, int col);
 
 /**
- * Split the text form of a uuid[] column ("{}" or "{a,b}"; uuids need no
- * quotes) in place into @a out (room for @a max pointers into @a text).
- * @return the count, or -1 when malformed, not uuids, or more than @a max.
+ * Column @a col of row @a row, a uuid[] in text form ("{}" or "{a,b}"),
+ * as an array of canonical uuid strings.
+ * @param[out] text   malloc'd copy of the column the strings point into
+ * @param[out] uuids  malloc'd array of the strings
+ * The caller frees both.  @return the count, or -1 (malformed, or out of
+ * memory; nothing to free).
  */
-long db_split_uuid_array (char *text, const char **out, size_t max);
+long db_col_uuid_array (const PGresult *res, int row, int col, char **text, const char ***uuids);
 
 /** Fill @a item (one element of the caller's array) from row @a row.  @return 0, or -1. */
 typedef int (*db_row_copy_fn) (const PGresult *res, int row, void *item);

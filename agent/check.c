@@ -309,12 +309,12 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
   bool stale = have && now >= act->head.exp;
   bool past_limit = stale && now - act->head.exp > (int64_t) act->bundle->settings.stale_limit_s;
   if (have && !past_limit)
-    bw_evaluate (act->bundle->refs, act->bundle->n, dreq, &res);
+    bw_evaluate (act->bundle->refs, act->bundle->n, NULL, 0, dreq, &res);
   else
     {
       /* A NULL policy is the evaluator's "unusable policy state": deny, policy_error. */
       static const struct bw_policy_ref unusable = { .policy = NULL, .policy_id = "" };
-      bw_evaluate (&unusable, 1, dreq, &res);
+      bw_evaluate (&unusable, 1, NULL, 0, dreq, &res);
     }
 
   /* The event is written before the answer is shown: a decision is never unrecorded. */

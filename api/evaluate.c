@@ -237,7 +237,7 @@ job_decide (const struct job *j, size_t i, const struct api_policy_set *set,
       };
   if (NULL != draft && applies (draft->policy, s))
     refs[n++] = *draft;
-  bw_evaluate (refs, n, j->reqs[i], out);
+  bw_evaluate (refs, n, NULL, 0, j->reqs[i], out);
 }
 
 /*

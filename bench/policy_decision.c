@@ -260,7 +260,7 @@ time_decisions (const struct bw_policy *p, struct bw_decision_request **reqs, si
   for (size_t i = 0; i < n; i++)
     {
       uint64_t a = now_ns ();
-      bw_evaluate (&ref, 1, reqs[i % nreq], &res);
+      bw_evaluate (&ref, 1, NULL, 0, reqs[i % nreq], &res);
       t[i] = now_ns () - a;
       *allowed += (BW_DECISION_ALLOW == res.decision);
     }

@@ -212,9 +212,11 @@ decide_by (struct bw_decision_result *out, const struct bw_policy_ref *refs,
 }
 
 void
-bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_decision_request *req,
-             struct bw_decision_result *out)
+bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_catalog *catalog,
+             int64_t now, const struct bw_decision_request *req, struct bw_decision_result *out)
 {
+  (void) catalog; /* the catalog step lands with lib/catalog.c */
+  (void) now;
   struct tally t = { .out = out };
   bool broken = (NULL == req);
 
@@ -226,6 +228,8 @@ bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_dec
   out->deciding = -1;
   out->nmatched = 0;
   out->matched_truncated = false;
+  out->catalog = BW_CATALOG_UNCHECKED;
+  out->catalog_entry = NULL;
   /* DESIGN §4 step 1, the MCP catalog, is issue 5: it goes here, before any
      rule is looked at — an MCP request whose server is not approved in the
      catalog, or whose identity differs from the approval, ends as deny with

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "lib/catalog.h"
 
 /** The one schema this code reads. */
 #define BW_POLICY_SCHEMA "bulwark.policy/v1"
@@ -111,7 +112,7 @@ enum bw_reason
   BW_REASON_RULE = 0,      /**< a rule decided (deciding_rule names it) */
   BW_REASON_DEFAULT,       /**< no enforce rule matched: the surface default, deny */
   BW_REASON_POLICY_ERROR,  /**< unusable policy or request state: deny */
-  BW_REASON_CATALOG,       /**< MCP catalog step (issue 5): deny */
+  BW_REASON_CATALOG,       /**< MCP catalog step (DESIGN §4 step 1): deny; result.catalog says why */
 };
 
 /** "allow", "deny", "require_approval". */
@@ -172,25 +173,36 @@ struct bw_decision_result
   size_t nmatched;
   bool matched_truncated;    /**< more than BW_MATCHED_MAX rules matched */
   struct bw_rule_match matched[BW_MATCHED_MAX];
+  enum bw_catalog_check catalog; /**< the catalog step's outcome; UNCHECKED when it did not apply */
+  const char *catalog_entry;     /**< id of the catalog entry looked at (borrowed), or NULL */
 };
 
 /**
- * Decide @a req against the @a n applicable policies @a policies with the
- * exact order of DESIGN §4: deny in any enforce policy wins, then
- * require_approval, then allow, else the surface default deny; audit-mode
- * policies only set would_deny and appear in matched.  A ref whose policy
- * is NULL (a stored document that no longer parses, a bundle past its
- * limit) or a NULL @a req makes the decision deny with reason
- * policy_error.  Does not allocate; the result borrows strings from
- * @a policies.
+ * Decide @a req against the @a n applicable policies @a policies and the
+ * approved catalog slice @a catalog with the exact order of DESIGN §4:
+ * first the catalog step (an MCP request, or a credential toward an MCP
+ * server, whose server is not approved in @a catalog at time @a now —
+ * Unix seconds — or whose identity, tool or tool description differs from
+ * the approval, is deny with reason catalog and no rule looked at); then
+ * deny in any enforce policy wins, then require_approval, then allow, else
+ * the surface default deny; audit-mode policies only set would_deny and
+ * appear in matched.  A NULL @a catalog is the empty catalog.  A ref whose
+ * policy is NULL (a stored document that no longer parses, a bundle past
+ * its limit) or a NULL @a req makes the decision deny with reason
+ * policy_error.  The `when` conditions of MCP rules see the annotations of
+ * the approved tool, never the request's.  Does not allocate; the result
+ * borrows strings from @a policies and @a catalog.
  */
-void bw_evaluate (const struct bw_policy_ref *policies, size_t n,
-                  const struct bw_decision_request *req, struct bw_decision_result *out);
+void bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_catalog *catalog,
+                  int64_t now, const struct bw_decision_request *req,
+                  struct bw_decision_result *out);
 
 /**
  * The result as the API answers it:
  * {"decision", "reason", "would_deny", "deciding_rule": {policy_id, revision, rule_id} | null,
- *  "matched": [{policy_id, revision, rule_id, decision, mode}], "matched_truncated"?}.
+ *  "matched": [{policy_id, revision, rule_id, decision, mode}], "matched_truncated"?,
+ *  "catalog"?: {"check": bw_catalog_check_name, "entry_id": uuid | null}} (catalog only when
+ *  the catalog step applied).
  * @return a new object (caller owns), or NULL on allocation failure.
  */
 json_t *bw_decision_result_json (const struct bw_decision_result *r);

@@ -166,18 +166,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
       struct bw_decision_result res, rev;
       struct bw_policy_ref reversed[FUZZ_ITEMS_MAX];
-      bw_evaluate (refs, nrefs, r, &res);
+      bw_evaluate (refs, nrefs, NULL, 0, r, &res);
       check_result (&res, false);
       /* The order policies come in changes which rule is named, never the outcome. */
       for (size_t k = 0; k < nrefs; k++)
         reversed[k] = refs[nrefs - 1 - k];
-      bw_evaluate (reversed, nrefs, r, &rev);
+      bw_evaluate (reversed, nrefs, NULL, 0, r, &rev);
       check_result (&rev, false);
       CHECK (res.decision == rev.decision && res.reason == rev.reason);
       CHECK (res.would_deny == rev.would_deny || res.matched_truncated || rev.matched_truncated);
       CHECK (res.nmatched == rev.nmatched);
       refs[nrefs] = (struct bw_policy_ref){ .policy = NULL, .policy_id = "broken", .revision = 0 };
-      bw_evaluate (refs, nrefs + 1, r, &res);
+      bw_evaluate (refs, nrefs + 1, NULL, 0, r, &res);
       check_result (&res, true);
       bw_decision_request_free (r);
     }

@@ -1682,9 +1682,9 @@ START_TEST (test_bundle_parse_ok)
   struct bw_decision_request *req = bw_decision_request_parse (rq, "", errors);
   ck_assert_ptr_nonnull (req);
   struct bw_decision_result r;
-  bw_evaluate (b->refs, 1, req, &r);
+  bw_evaluate (b->refs, 1, NULL, 0, req, &r);
   ck_assert_int_eq (r.decision, BW_DECISION_ALLOW);
-  bw_evaluate (b->refs, b->n, req, &r);
+  bw_evaluate (b->refs, b->n, NULL, 0, req, &r);
   ck_assert_int_eq (r.decision, BW_DECISION_DENY);
   ck_assert_int_eq (r.reason, BW_REASON_POLICY_ERROR);
   bw_decision_request_free (req);

@@ -290,7 +290,7 @@ decide (const char *const *docs, const char *req, const struct expect *want)
           += snprintf (what + len, sizeof (what) - (size_t) len, "\n  %s: %s", pol_ids[n], docs[n]);
     }
   memset (&res, 0xa5, sizeof (res)); /* no field may be left unset */
-  bw_evaluate (refs, n, r, &res);
+  bw_evaluate (refs, n, NULL, 0, r, &res);
   check_result (&res, want, modes, n, what);
   for (size_t i = 0; i < n; i++)
     bw_policy_free ((struct bw_policy *) refs[i].policy);
@@ -373,7 +373,7 @@ run_single (const char *surface, json_t *rule, json_t *req, enum want want, cons
   ref.policy_id = "p0";
   ref.revision = 1;
   memset (&res, 0xa5, sizeof (res));
-  bw_evaluate (&ref, 1, r, &res);
+  bw_evaluate (&ref, 1, NULL, 0, r, &res);
   if (M == want)
     {
       e.decision = 0 == strcmp (decision, "allow") ? BW_DECISION_ALLOW : BW_DECISION_DENY;
@@ -2020,7 +2020,7 @@ many_matches (size_t nallow, bool deny, struct bw_decision_result *res, struct b
   ref.policy = *pp;
   ref.policy_id = "p0";
   ref.revision = 1;
-  bw_evaluate (&ref, 1, r, res);
+  bw_evaluate (&ref, 1, NULL, 0, r, res);
   bw_decision_request_free (r);
   json_decref (errors);
   json_decref (doc);
@@ -2066,7 +2066,7 @@ START_TEST (test_policy_error)
   json_t *j;
 
   memset (&res, 0xa5, sizeof (res));
-  bw_evaluate (refs, 2, r, &res);
+  bw_evaluate (refs, 2, NULL, 0, r, &res);
   ck_assert_int_eq (res.decision, BW_DECISION_DENY);
   ck_assert_int_eq (res.reason, BW_REASON_POLICY_ERROR);
   ck_assert_int_eq (res.deciding, -1);
@@ -2078,13 +2078,13 @@ START_TEST (test_policy_error)
   refs[1] = refs[0];
   refs[0] = (struct bw_policy_ref){ NULL, "p1", 2 };
   memset (&res, 0xa5, sizeof (res));
-  bw_evaluate (refs, 2, r, &res);
+  bw_evaluate (refs, 2, NULL, 0, r, &res);
   ck_assert_int_eq (res.decision, BW_DECISION_DENY);
   ck_assert_int_eq (res.reason, BW_REASON_POLICY_ERROR);
   ck_assert_int_eq (res.deciding, -1);
 
   memset (&res, 0xa5, sizeof (res));
-  bw_evaluate (refs + 1, 1, NULL, &res);
+  bw_evaluate (refs + 1, 1, NULL, 0, NULL, &res);
   ck_assert_int_eq (res.decision, BW_DECISION_DENY);
   ck_assert_int_eq (res.reason, BW_REASON_POLICY_ERROR);
   ck_assert_int_eq (res.deciding, -1);
@@ -2105,7 +2105,7 @@ START_TEST (test_policy_owns_its_data)
 
   ck_assert_ptr_nonnull (p);
   json_decref (doc); /* the document is gone */
-  bw_evaluate (&ref, 1, r, &res);
+  bw_evaluate (&ref, 1, NULL, 0, r, &res);
   ck_assert_int_eq (res.decision, BW_DECISION_ALLOW);
   ck_assert_str_eq (res.matched[res.deciding].rule_id, "a");
   ck_assert_str_eq (bw_policy_name (p), "t");

@@ -16,6 +16,7 @@
 #include "db/agent.h"
 #include "db/enroll_secret.h"
 #include "db/token.h"
+#include "db/user.h"
 #include "lib/canonical_json.h"
 #include "lib/crypto.h"
 #include "lib/ident.h"
@@ -54,14 +55,6 @@ check_max_uses (const json_t *v)
 
   if (n < 1 || n > MAX_USES_LIMIT)
     return "must be an integer from 1 to 1000000";
-  return NULL;
-}
-
-static const char *
-check_user_id (const json_t *v)
-{
-  if (!bw_uuid_valid (json_string_value (v)))
-    return "must be the id (a lowercase uuid) of a user of this organization";
   return NULL;
 }
 
@@ -178,7 +171,7 @@ create_tx (void *cls)
     {
       bool ok = false;
 
-      qs = db_enroll_secret_user_ok (cc->ns.org_id, cc->ns.user_id, &ok);
+      qs = db_user_active (cc->ns.org_id, cc->ns.user_id, &ok);
       if (qs < 0)
         return qs;
       if (!ok)
@@ -207,7 +200,7 @@ api_enroll_secrets_create (struct bw_request *rq)
     { "expires_at", BW_FIELD_STRING, false, true, BW_RFC3339_MAX, check_expires_at,
       &expires_at },
     { "max_uses", BW_FIELD_INTEGER, false, true, 0, check_max_uses, &max_uses },
-    { "user_id", BW_FIELD_STRING, false, true, BW_UUID_LEN, check_user_id, &user_id },
+    { "user_id", BW_FIELD_STRING, false, true, BW_UUID_LEN, bw_field_check_user_id, &user_id },
   };
   char secret[BW_TOKEN_SECRET_LEN + 1];
   char secret_sha256[BW_SHA256_HEX_LEN + 1];

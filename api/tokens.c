@@ -10,7 +10,9 @@
 #include "api/audit.h"
 #include "api/handlers.h"
 #include "api/permission.h"
+#include "db/agent.h"
 #include "db/token.h"
+#include "db/user.h"
 #include "lib/canonical_json.h"
 #include "lib/crypto.h"
 #include "lib/ident.h"
@@ -64,7 +66,7 @@ static json_t *
 token_json (const struct db_token *t)
 {
 #define OR_NULL(ts) ('\0' != (ts)[0] ? (ts) : NULL)
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}",
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}",
                     "id", t->id,
                     "name", t->name,
                     "role", t->role,
@@ -73,7 +75,8 @@ token_json (const struct db_token *t)
                     "created_by", t->created_by,
                     "expires_at", OR_NULL (t->expires_at),
                     "last_used_at", OR_NULL (t->last_used_at),
-                    "revoked_at", OR_NULL (t->revoked_at));
+                    "revoked_at", OR_NULL (t->revoked_at),
+                    "user_id", OR_NULL (t->user_id));
 #undef OR_NULL
 }
 
@@ -129,6 +132,7 @@ struct create_ctx
     CREATE_DONE,
     CREATE_EXPIRY_PAST,
     CREATE_ORG_GONE,
+    CREATE_USER_INVALID,
   } outcome;
   struct db_token token;
   json_t *json;           /* token_json of the new token, owned */
@@ -156,6 +160,24 @@ create_tx (void *cls)
           return DB_QS_ABORT;
         }
     }
+  if (NULL != cc->nt.user_id)
+    {
+      bool ok = false;
+
+      /* the org lock first: user changes take it too, so the user stays active until commit */
+      if ((qs = db_agent_org_lock (cc->nt.org_id)) <= 0)
+        {
+          cc->outcome = CREATE_ORG_GONE;
+          return (0 == qs) ? DB_QS_ABORT : qs;
+        }
+      if ((qs = db_user_active (cc->nt.org_id, cc->nt.user_id, &ok)) < 0)
+        return qs;
+      if (!ok)
+        {
+          cc->outcome = CREATE_USER_INVALID;
+          return DB_QS_ABORT;
+        }
+    }
   qs = db_token_create (&cc->nt, &cc->token);
   if (qs < 0)
     return qs;
@@ -176,10 +198,12 @@ api_tokens_create (struct bw_request *rq)
   const json_t *name = NULL;
   const json_t *role = NULL;
   const json_t *expires_at = NULL;
+  const json_t *user_id = NULL;
   const struct bw_field fields[] = {
     { "name", BW_FIELD_STRING, true, false, DB_TOKEN_NAME_MAX, bw_field_check_text, &name },
     { "role", BW_FIELD_STRING, true, false, 0, check_role, &role },
     { "expires_at", BW_FIELD_STRING, false, true, EXPIRES_AT_MAX, check_expires_at, &expires_at },
+    { "user_id", BW_FIELD_STRING, false, true, BW_UUID_LEN, bw_field_check_user_id, &user_id },
   };
   char secret[BW_TOKEN_SECRET_LEN + 1];
   char secret_sha256[BW_SHA256_HEX_LEN + 1];
@@ -205,10 +229,13 @@ api_tokens_create (struct bw_request *rq)
   cc.nt.prefix = prefix;
   cc.nt.created_by = rq->principal.actor;
   cc.nt.expires_at = NULL != expires_at ? json_string_value (expires_at) : NULL;
+  cc.nt.user_id = NULL != user_id ? json_string_value (user_id) : NULL;
   qs = db_tx_run (DB_READ_COMMITTED, create_tx, &cc);
 
   if (DB_QS_ABORT == qs && CREATE_EXPIRY_PAST == cc.outcome)
     step = bw_reply_invalid (rq, "/expires_at", "must be in the future");
+  else if (DB_QS_ABORT == qs && CREATE_USER_INVALID == cc.outcome)
+    step = bw_reply_invalid (rq, "/user_id", "must be an active user of this organization");
   else if (DB_QS_ABORT == qs && CREATE_ORG_GONE == cc.outcome)
     step = bw_reply_problem (rq, BW_E_NOT_FOUND, "no such organization", NULL);
   else if (qs < 0)

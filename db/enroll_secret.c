@@ -50,25 +50,6 @@ one_secret (enum db_qs qs, PGresult *res, struct db_enroll_secret *out)
   return qs;
 }
 
-static struct db_stmt user_ok_stmt = DB_STMT ("enroll_secret_user_ok",
-  "SELECT active FROM users WHERE org_id = $1::uuid AND id = $2::uuid");
-
-enum db_qs
-db_enroll_secret_user_ok (const char *org_id, const char *user_id, bool *ok)
-{
-  const char *params[] = { org_id, user_id };
-  PGresult *res = NULL;
-  enum db_qs qs = db_exec (&user_ok_stmt, 2, params, &res);
-
-  if (qs >= 0)
-    {
-      *ok = qs > 0 && db_col_bool (res, 0, 0);
-      qs = DB_QS_ONE_RESULT;
-    }
-  PQclear (res);
-  return qs;
-}
-
 static struct db_stmt create_stmt = DB_STMT ("enroll_secret_create",
   "INSERT INTO enroll_secrets AS s"
   " (org_id, name, secret_sha256, prefix, user_id, expires_at, max_uses, created_by)"

@@ -56,14 +56,6 @@ struct db_enroll_secret_new
 };
 
 /**
- * Whether @a user_id is an active user of @a org_id.  Call after locking
- * the org (db_agent_org_lock), which user changes lock too.
- * @param[out] ok  the answer
- * @return DB_QS_ONE_RESULT (answered), or a negative db_qs.
- */
-enum db_qs db_enroll_secret_user_ok (const char *org_id, const char *user_id, bool *ok);
-
-/**
  * Insert @a ns.  Only inside db_tx_run, after db_agent_org_lock.
  * @return DB_QS_ONE_RESULT and *out; DB_QS_CONFLICT if the hash is taken
  *         (2^-256); or a negative db_qs.

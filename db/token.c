@@ -15,7 +15,7 @@
 #define TOKEN_COLUMNS \
   "t.id, t.org_id, t.name, t.role, t.prefix, t.created_by, " \
   DB_SQL_TS ("t.created_at") ", " DB_SQL_TS ("t.expires_at") ", " \
-  DB_SQL_TS ("t.last_used_at") ", " DB_SQL_TS ("t.revoked_at")
+  DB_SQL_TS ("t.last_used_at") ", " DB_SQL_TS ("t.revoked_at") ", t.user_id"
 
 /* Fill @a t from row @a row of a result selecting TOKEN_COLUMNS first. */
 static int
@@ -30,7 +30,8 @@ token_from_row (const PGresult *res, int row, struct db_token *t)
       || 0 != db_col_text (res, row, 6, t->created_at, sizeof (t->created_at))
       || 0 != db_col_text (res, row, 7, t->expires_at, sizeof (t->expires_at))
       || 0 != db_col_text (res, row, 8, t->last_used_at, sizeof (t->last_used_at))
-      || 0 != db_col_text (res, row, 9, t->revoked_at, sizeof (t->revoked_at)))
+      || 0 != db_col_text (res, row, 9, t->revoked_at, sizeof (t->revoked_at))
+      || 0 != db_col_text (res, row, 10, t->user_id, sizeof (t->user_id)))
     return -1;
   return 0;
 }
@@ -77,8 +78,8 @@ db_token_expiry_future (const char *ts, bool *future)
  */
 static struct db_stmt create_stmt = DB_STMT ("token_create",
   "INSERT INTO api_tokens AS t"
-  " (org_id, name, role, secret_sha256, prefix, created_by, expires_at)"
-  " SELECT o.id, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz"
+  " (org_id, name, role, secret_sha256, prefix, created_by, expires_at, user_id)"
+  " SELECT o.id, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz, $8::uuid"
   " FROM orgs o WHERE o.id = $1::uuid AND o.deleted_at IS NULL"
   " FOR NO KEY UPDATE OF o"
   " RETURNING " TOKEN_COLUMNS);
@@ -88,10 +89,10 @@ db_token_create (const struct db_token_new *nt, struct db_token *out)
 {
   const char *params[] = {
     nt->org_id, nt->name, nt->role, nt->secret_sha256, nt->prefix, nt->created_by,
-    nt->expires_at,
+    nt->expires_at, nt->user_id,
   };
   PGresult *res = NULL;
-  enum db_qs qs = db_exec (&create_stmt, 7, params, &res);
+  enum db_qs qs = db_exec (&create_stmt, 8, params, &res);
 
   return one_token (qs, res, out);
 }
@@ -176,7 +177,7 @@ db_token_revoke (const char *org_id, const char *id, struct db_token *out)
 /* One index probe on the unique secret_sha256, one on the orgs key. */
 static struct db_stmt lookup_stmt = DB_STMT ("token_lookup",
   "SELECT t.id, t.org_id, t.role,"
-  "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now ())"
+  "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now ()), t.user_id"
   " FROM api_tokens t JOIN orgs o ON o.id = t.org_id"
   " WHERE t.secret_sha256 = $1::text AND o.deleted_at IS NULL");
 
@@ -191,7 +192,8 @@ db_token_lookup (const char *secret_sha256, struct db_token_auth *out)
     {
       if (0 != db_col_text (res, 0, 0, out->id, sizeof (out->id))
           || 0 != db_col_text (res, 0, 1, out->org_id, sizeof (out->org_id))
-          || 0 != db_col_text (res, 0, 2, out->role, sizeof (out->role)))
+          || 0 != db_col_text (res, 0, 2, out->role, sizeof (out->role))
+          || 0 != db_col_text (res, 0, 4, out->user_id, sizeof (out->user_id)))
         qs = DB_QS_HARD_ERROR;
       else
         out->valid = db_col_bool (res, 0, 3);

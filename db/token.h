@@ -48,6 +48,7 @@ struct db_token
   char expires_at[DB_TOKEN_TS_MAX + 1];     /**< "" when it never expires */
   char last_used_at[DB_TOKEN_TS_MAX + 1];   /**< "" when never used (or not flushed yet) */
   char revoked_at[DB_TOKEN_TS_MAX + 1];     /**< "" while live */
+  char user_id[37];                         /**< the user it acts as; "" for an automation token */
 };
 
 /** A token to insert; every string borrowed for the call. */
@@ -60,6 +61,8 @@ struct db_token_new
   const char *prefix;        /**< display prefix of the secret */
   const char *created_by;    /**< actor creating it */
   const char *expires_at;    /**< RFC 3339 text, or NULL for no expiry */
+  const char *user_id;       /**< uuid of an active user of the org (checked by the caller
+                                  after locking the org), or NULL for an automation token */
 };
 
 /**
@@ -119,6 +122,7 @@ struct db_token_auth
   char id[37];
   char org_id[37];
   char role[DB_TOKEN_ROLE_MAX + 1];
+  char user_id[37]; /**< the user it acts as, or "" */
   bool valid; /**< not revoked and not expired, decided by SQL against now() */
 };
 

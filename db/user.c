@@ -199,3 +199,22 @@ db_user_list_in_group (const char *org_id, const char *group_id, const char *aft
     = { org_id, group_id, (NULL != after_id) ? after_id : DB_DIRECTORY_FIRST_ID, lim };
   return exec_list (&list_in_group_stmt, 4, params, cb, cls);
 }
+
+static struct db_stmt user_ok_stmt = DB_STMT ("user_active",
+  "SELECT active FROM users WHERE org_id = $1::uuid AND id = $2::uuid");
+
+enum db_qs
+db_user_active (const char *org_id, const char *user_id, bool *ok)
+{
+  const char *params[] = { org_id, user_id };
+  PGresult *res = NULL;
+  enum db_qs qs = db_exec (&user_ok_stmt, 2, params, &res);
+
+  if (qs >= 0)
+    {
+      *ok = qs > 0 && db_col_bool (res, 0, 0);
+      qs = DB_QS_ONE_RESULT;
+    }
+  PQclear (res);
+  return qs;
+}

@@ -67,6 +67,14 @@ enum db_qs db_user_insert (const char *org_id, const struct db_user_values *v, s
  */
 enum db_qs db_user_get (const char *org_id, const char *id, struct db_user *out);
 
+/**
+ * Whether @a user_id is an active user of @a org_id.  Call after locking
+ * the org (db_agent_org_lock), which user changes lock too.
+ * @param[out] ok  the answer
+ * @return DB_QS_ONE_RESULT (answered), or a negative db_qs.
+ */
+enum db_qs db_user_active (const char *org_id, const char *user_id, bool *ok);
+
 /** Like db_user_get, and the row stays locked FOR UPDATE.  Only inside db_tx_run. */
 enum db_qs db_user_lock (const char *org_id, const char *id, struct db_user *out);
 

@@ -4,7 +4,8 @@
  *
  *   {"schema": "bulwark.bundle/v1", "org": "<org id>", "version": V,
  *    "policies": [{"id": "<policy id>", "revision": R, "document": {policy}}],
- *    "catalog": [],
+ *    "catalog": [the org's approved MCP catalog slice, lib/catalog.h
+ *                "The approved slice"; the same in every bundle of the org],
  *    "settings": {"checkin_interval_s", "checkin_jitter_s", "stale_limit_s",
  *                 "events_batch_max"}}
  *

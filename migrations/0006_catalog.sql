@@ -49,3 +49,25 @@ CREATE UNIQUE INDEX catalog_entries_live ON catalog_entries (org_id, name)
 -- the expiry job's scan: approvals that pass without having been seen to
 CREATE INDEX catalog_entries_expiring ON catalog_entries (expires_at)
   WHERE state = 'approved' AND expires_at IS NOT NULL AND expired_at IS NULL;
+
+-- A developer's own API token (DESIGN §3): bound to a directory user, it
+-- acts as that user, e.g. when requesting an MCP server.  No foreign key
+-- (users are deleted outright): deactivating or deleting the user revokes
+-- the token instead, as it does the user's agents (0004).
+ALTER TABLE api_tokens ADD COLUMN user_id uuid;
+CREATE INDEX api_tokens_user ON api_tokens (org_id, user_id) WHERE user_id IS NOT NULL;
+CREATE FUNCTION users_revoke_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    UPDATE api_tokens SET revoked_at = now()
+     WHERE org_id = OLD.org_id AND user_id = OLD.id AND revoked_at IS NULL;
+    RETURN OLD;
+  END IF;
+  IF OLD.active AND NOT NEW.active THEN
+    UPDATE api_tokens SET revoked_at = now()
+     WHERE org_id = NEW.org_id AND user_id = NEW.id AND revoked_at IS NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER users_revoke_tokens BEFORE UPDATE OF active OR DELETE ON users
+  FOR EACH ROW EXECUTE FUNCTION users_revoke_tokens();

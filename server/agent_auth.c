@@ -133,6 +133,7 @@ answer (struct bw_request *rq, const struct entry *e)
   memcpy (pr->agent_id, e->agent_id, sizeof (pr->agent_id));
   pr->agent_has_user = '\0' != e->user_id[0];
   memcpy (pr->subject_id, pr->agent_has_user ? e->user_id : e->agent_id, sizeof (pr->subject_id));
+  memcpy (pr->user_id, e->user_id, sizeof (pr->user_id));
   snprintf (pr->actor, sizeof (pr->actor), "agent:%s", e->agent_id);
   return BW_AGENT_AUTH_OK;
 }

@@ -345,6 +345,7 @@ auth_org_token (struct bw_request *rq, const char *sha256)
   rq->principal.kind = BW_PRINCIPAL_ORG_TOKEN;
   memcpy (rq->principal.org_id, ta.org_id, sizeof (rq->principal.org_id));
   memcpy (rq->principal.token_id, ta.id, sizeof (rq->principal.token_id));
+  memcpy (rq->principal.user_id, ta.user_id, sizeof (rq->principal.user_id));
   rq->principal.role = role;
   snprintf (rq->principal.actor, sizeof (rq->principal.actor), "token:%s", ta.id);
   lu_record (ta.id);

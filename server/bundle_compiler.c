@@ -3,8 +3,9 @@
  *
  * Compiling.  An org's heads are written only under its bundle_state row
  * lock (FOR UPDATE), in one READ COMMITTED transaction: read the policies
- * and the policy version with one statement (one snapshot), the subjects
- * and their groups, and the current heads; group the subjects by the set of
+ * and the policy version with one statement (one snapshot), then the
+ * approved catalog slice, the subjects and their groups, and the current
+ * heads; group the subjects by the set of
  * policies that apply to them; build each group's canonical bundle without
  * its `version`; compare it with the content of each subject's current
  * bundle.  Canonical JSON sorts keys, and "version" sorts after every other
@@ -19,6 +20,24 @@
  * bundle); a subject without a head (a new agent) reuses the current
  * bundle of equal content when one exists; every new head takes the org's
  * next head serial.  Then NOTIFY bulwark_heads, delivered at commit.
+ *
+ * The catalog.  Every bundle of the org carries the same approved slice
+ * (db_catalog_slice, lib/catalog.h), and every change to it bumps the
+ * policy version in its own transaction (api/catalog.c, the expiry job of
+ * server/catalog_expiry.c), so "compiled_policy_version caught up" covers
+ * the catalog too.  The slice is read after the version, never before: in
+ * READ COMMITTED each statement sees the commits made before it, so the
+ * slice is at least as new as the version recorded as compiled; read the
+ * other way round, a catalog change committed between the two statements
+ * would be marked compiled without being in any bundle.  An entry whose
+ * expires_at has passed by this process's clock is left out as well, even
+ * when the transaction's now() (its start) was earlier: a compilation that
+ * started just before an expiry and saw the expiry's version bump must not
+ * keep the expired entry until the next change.  (Agents deny an expired
+ * entry by its expires_at anyway; this keeps the bundle honest.)  A slice
+ * that lib/ refuses is logged and replaced by the empty one: every MCP
+ * server is then denied, rather than agents refusing the bundle and
+ * keeping an older one that may still hold a revoked server.
  *
  * Who compiles.  Every replica's worker (server/heads.c) asks for the orgs
  * NOTIFY bulwark_policy named; the transaction waits for the row lock and
@@ -40,10 +59,12 @@
 #include "config.h"
 #include "server/bundle_compiler.h"
 #include "db/bundle.h"
+#include "db/catalog.h"
 #include "db/policy.h"
 #include "lib/bundle.h"
 #include "lib/bundle_head.h"
 #include "lib/canonical_json.h"
+#include "lib/catalog.h"
 #include "lib/ident.h"
 #include "lib/log.h"
 #include "lib/policy.h"
@@ -63,6 +84,8 @@
 #define VERSION_KEY ",\"version\":"
 /** Bytes of a decimal uint64 with NUL. */
 #define U64_TEXT_SIZE 24
+/** Bytes of the reason bw_catalog_parse gives. */
+#define WHY_MAX 160
 
 /* ---- configuration ---- */
 
@@ -248,6 +271,7 @@ struct work
 {
   struct pol *pols;
   size_t npol, polcap;
+  json_t *catalog; /* the approved slice every bundle carries (owned) */
   bool failed;
   struct subj *subs;
   size_t nsub, subcap;
@@ -267,6 +291,7 @@ work_free (struct work *w)
       bw_policy_free (w->pols[i].parsed);
     }
   free (w->pols);
+  json_decref (w->catalog);
   for (size_t i = 0; i < w->nsub; i++)
     free (w->subs[i].applies);
   free (w->subs);
@@ -395,8 +420,8 @@ build_content (const char *org_id, const struct work *w, const unsigned char *ap
       }
   if (NULL == pols)
     return -1;
-  json_t *doc = json_pack ("{s:[], s:s, s:o, s:s, s:{s:I, s:I, s:I, s:I}}", "catalog", "org",
-                           org_id, "policies", pols, "schema", BW_BUNDLE_SCHEMA, "settings",
+  json_t *doc = json_pack ("{s:O, s:s, s:o, s:s, s:{s:I, s:I, s:I, s:I}}", "catalog",
+                           w->catalog, "org", org_id, "policies", pols, "schema", BW_BUNDLE_SCHEMA, "settings",
                            "checkin_interval_s", (json_int_t) conf.settings.checkin_interval_s,
                            "checkin_jitter_s", (json_int_t) conf.settings.checkin_jitter_s,
                            "stale_limit_s", (json_int_t) conf.settings.stale_limit_s,
@@ -541,6 +566,46 @@ group_contents (const char *org_id, struct work *w)
   return rc;
 }
 
+/*
+ * The approved catalog slice of @a org_id into w->catalog, without the
+ * entries whose approval expired by the clock at @a now (Unix seconds).
+ * A slice lib/ refuses becomes [] (logged): see the top of this file.
+ */
+static enum db_qs
+load_catalog (const char *org_id, struct work *w, int64_t now)
+{
+  json_t *slice = NULL;
+  enum db_qs qs = db_catalog_slice (org_id, &slice);
+  if (qs <= 0)
+    return (0 == qs) ? DB_QS_HARD_ERROR : qs;
+  for (size_t i = json_array_size (slice); i-- > 0;)
+    {
+      const json_t *exp = json_object_get (json_array_get (slice, i), "expires_at");
+      if (json_is_integer (exp) && json_integer_value (exp) <= now
+          && 0 != json_array_remove (slice, i))
+        {
+          json_decref (slice);
+          return DB_QS_HARD_ERROR;
+        }
+    }
+  char why[WHY_MAX] = "";
+  struct bw_catalog *parsed = bw_catalog_parse (slice, why, sizeof (why));
+  if (NULL == parsed)
+    {
+      bw_log_json (BW_LOG_ERROR,
+                   "the approved catalog slice does not parse; bundles carry an empty "
+                   "catalog (every MCP server denied) until it does",
+                   json_pack ("{s:s, s:s}", "org_id", org_id, "why", why));
+      json_decref (slice);
+      slice = json_array ();
+      if (NULL == slice)
+        return DB_QS_HARD_ERROR;
+    }
+  bw_catalog_free (parsed);
+  w->catalog = slice;
+  return DB_QS_ONE_RESULT;
+}
+
 static enum db_qs
 compile_tx (void *cls)
 {
@@ -568,6 +633,9 @@ compile_tx (void *cls)
     return w->failed ? DB_QS_HARD_ERROR : qs;
   if (NULL == cx->only && st.compiled_policy_version >= policy_version)
     return DB_QS_NO_RESULTS; /* another replica compiled it already */
+  /* after the version, never before it: see the top of this file */
+  if ((qs = load_catalog (org, w, (int64_t) time (NULL))) < 0)
+    return qs;
   if ((qs = db_bundle_subjects (org, NULL, subject_cb, w)) < 0
       || (qs = db_heads_list (org, -1, 0, collect_cb, &w->heads)) < 0)
     return qs;

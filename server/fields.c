@@ -5,6 +5,7 @@
 #include "config.h"
 #include "server/fields.h"
 #include "server/reply.h"
+#include "lib/ident.h"
 #include "lib/json_errors.h"
 #include "lib/text.h"
 
@@ -123,4 +124,12 @@ bw_field_check_text (const json_t *value)
 {
   return bw_text_fault_message (bw_text_check (json_string_value (value),
                                                json_string_length (value)));
+}
+
+const char *
+bw_field_check_user_id (const json_t *value)
+{
+  if (!bw_uuid_valid (json_string_value (value)))
+    return "must be the id (a lowercase uuid) of a user of this organization";
+  return NULL;
 }

@@ -47,6 +47,13 @@ struct bw_field
  */
 const char *bw_field_check_text (const json_t *value);
 
+/**
+ * A bw_field_check for a field naming a directory user: a canonical
+ * (lowercase) uuid.  Whether that user exists and is active is for the
+ * handler to check, in its transaction.
+ */
+const char *bw_field_check_user_id (const json_t *value);
+
 /** Default maximum length of a string field, in bytes. */
 #define BW_FIELD_STRING_MAX 1024
 

@@ -48,6 +48,8 @@ struct bw_principal
   char subject_id[37]; /**< AGENT: whose bundle it enforces: its user's id, or its own id
                             when enrolled without a user (DESIGN §6 `aud`) */
   bool agent_has_user; /**< AGENT: subject_id is a user */
+  char user_id[37];    /**< ORG_TOKEN: the user a developer's own token acts as, else "";
+                            AGENT: its user, else "" */
   enum bw_role role;  /**< ORG_TOKEN: the token's role */
   char actor[48];     /**< for audit and logs: "platform-admin", "token:<id>" or "agent:<id>" */
 };

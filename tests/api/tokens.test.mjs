@@ -284,4 +284,43 @@ describe('tokens', () => {
     // The tokens keep working after the restart (credentials live in the database).
     assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}`, { token: ownerA.secret })).status, 200);
   });
+  s.test("a developer's own token: bound to an active user, revoked with the user", async () => {
+    const user = async (org, owner, body) => {
+      const r = await s.api('POST', `/api/v1/orgs/${org.id}/users`, { token: owner, body });
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    const erin = await user(A, ownerA.secret, { user_name: 'erin' });
+    const frank = await user(A, ownerA.secret, { user_name: 'frank' });
+    const idle = await user(A, ownerA.secret, { user_name: 'idle', active: false });
+    const other = await user(B, ownerB.secret, { user_name: 'erin' });
+    const create = (user_id) => s.api('POST', `/api/v1/orgs/${A.id}/tokens`,
+      { token: ownerA.secret, body: { name: 'own', role: 'viewer', user_id } });
+    for (const [uid, msg] of [['nope', /uuid/], [other.id, /active user of this organization/],
+                              [idle.id, /active user of this organization/],
+                              ['00000000-0000-4000-8000-000000000000', /active user of this organization/]])
+      {
+        const r = await create(uid);
+        assertProblem(r, 400, 'validation_failed');
+        assert.equal(r.json.errors[0].pointer, '/user_id');
+        assert.match(r.json.errors[0].message, msg);
+      }
+    const mine = await create(erin.id);
+    assert.equal(mine.status, 201, mine.text);
+    assert.equal(mine.json.user_id, erin.id);
+    assert.equal(viewerA.user_id, null, 'an automation token acts as no user');
+    const g = await s.api('GET', `/api/v1/orgs/${A.id}/tokens/${mine.json.id}`, { token: ownerA.secret });
+    assert.equal(g.json.user_id, erin.id);
+    const franks = (await create(frank.id)).json;
+    assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}`, { token: mine.json.secret })).status, 200);
+    const off = await s.api('PATCH', `/api/v1/orgs/${A.id}/users/${erin.id}`, { token: ownerA.secret, body: { active: false } });
+    assert.equal(off.status, 200, off.text);
+    unauthorized(await s.api('GET', `/api/v1/orgs/${A.id}`, { token: mine.json.secret }));
+    const after = await s.api('GET', `/api/v1/orgs/${A.id}/tokens/${mine.json.id}`, { token: ownerA.secret });
+    assert.notEqual(after.json.revoked_at, null, 'deactivation revoked the token');
+    assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}`, { token: franks.secret })).status, 200, 'other users keep theirs');
+    assert.equal((await s.api('DELETE', `/api/v1/orgs/${A.id}/users/${frank.id}`, { token: ownerA.secret })).status, 204);
+    unauthorized(await s.api('GET', `/api/v1/orgs/${A.id}`, { token: franks.secret }));
+    assert.equal((await s.api('GET', `/api/v1/orgs/${A.id}`, { token: viewerA.secret })).status, 200);
+  });
 });

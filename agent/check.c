@@ -6,7 +6,12 @@
  * What it cannot know it does not guess: no bundle, a damaged or edited
  * one (agent/state.h verifies keysets, head and bundle on every load), one
  * stale past its limit, or an agent the server revoked decides deny with
- * reason policy_error.
+ * reason policy_error.  An MCP server is decided against the approved
+ * catalog slice the bundle carries (DESIGN §4 step 1): the identity and the
+ * tool description the command line gives are what the catalog compares,
+ * so a client that runs another image or sees a changed description is
+ * denied, and an approval whose expires_at has passed is denied by this
+ * clock, whether or not a new bundle has arrived.
  */
 #include "config.h"
 #include "agent/check.h"
@@ -14,6 +19,7 @@
 #include "agent/spool.h"
 #include "agent/state.h"
 #include "agent/sync.h"
+#include "lib/crypto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -85,6 +91,112 @@ request_path (const char *p)
   return j;
 }
 
+/* Whether any option of the mcp surface was given. */
+static bool
+any_mcp_option (const struct ag_check_options *o)
+{
+  return NULL != o->action || NULL != o->image_digest || NULL != o->url || NULL != o->package
+         || NULL != o->package_version || NULL != o->sha256 || NULL != o->version
+         || NULL != o->description || NULL != o->description_sha256;
+}
+
+/*
+ * The identity of an mcp resource from the options: a new object, json_null
+ * () when none was given (the caller leaves it out), or NULL after a usage
+ * message.
+ */
+static json_t *
+mcp_identity (const struct ag_check_options *o)
+{
+  int kinds = (NULL != o->image_digest) + (NULL != o->url) + (NULL != o->package);
+  if (kinds > 1)
+    return usage_error ("give one of --image-digest, --url or --package");
+  if ((NULL != o->package_version || NULL != o->sha256) && NULL == o->package)
+    return usage_error ("--package-version and --sha256 go with --package");
+  if (NULL != o->package && NULL == o->package_version)
+    return usage_error ("--package needs --package-version");
+  if (NULL != o->version && NULL == o->image_digest && NULL == o->url)
+    return usage_error ("--version goes with --image-digest or --url (a package's version is "
+                        "--package-version)");
+  if (0 == kinds)
+    return json_null ();
+  json_t *id = json_object ();
+  if (NULL == id)
+    return usage_error ("out of memory");
+  if (NULL != o->image_digest)
+    json_object_set_new (id, "image_digest", json_string (o->image_digest));
+  if (NULL != o->url)
+    json_object_set_new (id, "url", json_string (o->url));
+  if (NULL != o->package)
+    {
+      json_object_set_new (id, "package", json_string (o->package));
+      json_object_set_new (id, "version", json_string (o->package_version));
+      if (NULL != o->sha256)
+        json_object_set_new (id, "sha256", json_string (o->sha256));
+    }
+  if (NULL != o->version)
+    json_object_set_new (id, "version", json_string (o->version));
+  /* json_string refuses text that is not UTF-8 */
+  if (json_object_size (id)
+      != (size_t) (1 + (NULL != o->package) + (NULL != o->sha256) + (NULL != o->version)))
+    {
+      json_decref (id);
+      return usage_error ("an identity option is not UTF-8");
+    }
+  return id;
+}
+
+/*
+ * {surface: "mcp", action, resource} from <server> [<tool>] and the
+ * options; NULL after a usage message.
+ */
+static json_t *
+mcp_request (int argc, char **argv, const struct ag_check_options *o)
+{
+  if (2 != argc && 3 != argc)
+    return usage_error ("mcp <server> [<tool>]");
+  if (NULL != o->description && NULL != o->description_sha256)
+    return usage_error ("give one of --description or --description-sha256");
+  if ((NULL != o->description || NULL != o->description_sha256) && 3 != argc)
+    return usage_error ("--description and --description-sha256 go with mcp <server> <tool>");
+  json_t *identity = mcp_identity (o);
+  if (NULL == identity)
+    return NULL;
+  json_t *res = json_pack ("{s:s}", "server", argv[1]);
+  if (NULL == res)
+    {
+      json_decref (identity);
+      return usage_error ("the server name is not UTF-8");
+    }
+  if (3 == argc && 0 != json_object_set_new (res, "tool", json_string (argv[2])))
+    {
+      json_decref (identity);
+      json_decref (res);
+      return usage_error ("the tool name is not UTF-8");
+    }
+  if (!json_is_null (identity))
+    json_object_set (res, "identity", identity);
+  json_decref (identity);
+  if (NULL != o->description)
+    {
+      /* SHA-256 of the description's UTF-8 bytes, as the catalog hashes it (lib/catalog.h) */
+      char hex[BW_SHA256_HEX_LEN + 1];
+      bw_sha256_hex (o->description, strlen (o->description), hex);
+      json_object_set_new (res, "description_sha256", json_string (hex));
+    }
+  else if (NULL != o->description_sha256
+           && 0
+                != json_object_set_new (res, "description_sha256",
+                                        json_string (o->description_sha256)))
+    {
+      json_decref (res);
+      return usage_error ("--description-sha256 is not UTF-8");
+    }
+  const char *action = NULL != o->action ? o->action : 3 == argc ? "invoke_tool" : "list_tools";
+  json_t *req = json_pack ("{s:s, s:s, s:o}", "surface", "mcp", "action", action, "resource", res);
+  return NULL != req ? req : usage_error ("the action is not UTF-8");
+}
+
 /* {surface, action, resource} from the command line; NULL after a usage message. */
 static json_t *
 build_request (int argc, char **argv, const struct ag_check_options *o)
@@ -93,8 +205,10 @@ build_request (int argc, char **argv, const struct ag_check_options *o)
     return usage_error ("which surface? network, filesystem, credentials or mcp");
   const char *surface = argv[0];
   json_int_t port;
-  if (o->read_only && (0 != strcmp (surface, "mcp") || 3 != argc))
-    return usage_error ("--read-only goes with mcp <server> <tool> only");
+  if (0 == strcmp (surface, "mcp"))
+    return mcp_request (argc, argv, o);
+  if (any_mcp_option (o))
+    return usage_error ("--action, the identity and the description options go with mcp only");
   if (0 == strcmp (surface, "network"))
     {
       if (3 != argc || 0 != parse_port (argv[2], &port))
@@ -120,20 +234,6 @@ build_request (int argc, char **argv, const struct ag_check_options *o)
       return json_pack ("{s:s, s:s, s:{s:s, s:s}}", "surface", surface, "action", "use", "resource",
                         "credential", argv[1],
                         NULL != strchr (argv[2], '/') ? "mcp_server" : "host", argv[2]);
-    }
-  if (0 == strcmp (surface, "mcp"))
-    {
-      if (2 != argc && 3 != argc)
-        return usage_error ("mcp <server> [<tool>]");
-      json_t *res = json_pack ("{s:s}", "server", argv[1]);
-      if (3 == argc)
-        {
-          json_object_set_new (res, "tool", json_string (argv[2]));
-          if (o->read_only)
-            json_object_set_new (res, "annotations", json_pack ("{s:b}", "read_only", 1));
-        }
-      return json_pack ("{s:s, s:s, s:o}", "surface", surface, "action",
-                        3 == argc ? "invoke_tool" : "list_tools", "resource", res);
     }
   return usage_error ("unknown surface (network, filesystem, credentials, mcp)");
 }
@@ -200,9 +300,10 @@ build_event (const json_t *req, const struct bw_decision_result *r, const struct
   const char *mode
     = r->deciding >= 0 && BW_MODE_AUDIT == r->matched[r->deciding].mode ? "audit" : "enforce";
   json_t *session_j = json_pack ("{s:s, s:s}", "id", session, "client", "bulwark-agent");
-  /* The resource as the request named it, minus annotations (hints, not a resource). */
+  /* The resource as the request named it, minus the description hash: an event's mcp
+     resource is {server, tool?, identity?} (api/agent_events.c); result.catalog says why. */
   json_t *resource = json_deep_copy (json_object_get (req, "resource"));
-  json_object_del (resource, "annotations");
+  json_object_del (resource, "description_sha256");
   if (NULL != agent && '\0' != agent[0] && strlen (agent) <= CONTEXT_TEXT_MAX)
     json_object_set_new (session_j, "agent", json_string (agent));
   return json_pack ("{s:s, s:o, s:o, s:O, s:O, s:o, s:s, s:s, s:o, s:s, s:I}", "time", now, "user",
@@ -221,6 +322,8 @@ static void
 print_line (const struct bw_decision_result *r, const struct ag_active *act, bool stale)
 {
   printf ("%s reason=%s", bw_decision_name (r->decision), bw_reason_name (r->reason));
+  if (BW_CATALOG_UNCHECKED != r->catalog)
+    printf (" catalog=%s", bw_catalog_check_name (r->catalog));
   if (r->deciding >= 0)
     {
       const struct bw_rule_match *m = &r->matched[r->deciding];
@@ -309,12 +412,16 @@ ag_check_main (const char *dir, int argc, char **argv, const struct ag_check_opt
   bool stale = have && now >= act->head.exp;
   bool past_limit = stale && now - act->head.exp > (int64_t) act->bundle->settings.stale_limit_s;
   if (have && !past_limit)
-    bw_evaluate (act->bundle->refs, act->bundle->n, NULL, 0, dreq, &res);
+    bw_evaluate (act->bundle->refs, act->bundle->n, act->bundle->catalog, now, dreq, &res);
   else
     {
-      /* A NULL policy is the evaluator's "unusable policy state": deny, policy_error. */
-      static const struct bw_policy_ref unusable = { .policy = NULL, .policy_id = "" };
-      bw_evaluate (&unusable, 1, NULL, 0, dreq, &res);
+      /* Nothing usable to decide with (DESIGN §4 step 7): deny, policy_error, before any
+         catalog step — "not approved" would blame a catalog this agent does not have. */
+      memset (&res, 0, sizeof (res));
+      res.decision = BW_DECISION_DENY;
+      res.reason = BW_REASON_POLICY_ERROR;
+      res.deciding = -1;
+      res.catalog = BW_CATALOG_UNCHECKED;
     }
 
   /* The event is written before the answer is shown: a decision is never unrecorded. */

@@ -9,12 +9,23 @@
 
 #include <stdbool.h>
 
-/** Options of `check`. */
+/** Options of `check`.  All strings borrowed from argv. */
 struct ag_check_options
 {
-  bool json;      /**< print the full result as JSON instead of one line */
-  bool read_only; /**< mcp with a tool only: the tool is annotated read-only (MCP
-                       ToolAnnotations readOnlyHint), for rules with "when": {"read_only"} */
+  bool json; /**< print the full result as JSON instead of one line */
+  /* mcp only (DESIGN §4 "Decision requests", lib/decision_request.c): */
+  const char *action;             /**< --action: the mcp action; NULL: invoke_tool with a
+                                       tool, list_tools without */
+  const char *image_digest;       /**< --image-digest sha256:<hex>: identity {image_digest} */
+  const char *url;                /**< --url: identity {url} */
+  const char *package;            /**< --package: identity {package, version, sha256?} */
+  const char *package_version;    /**< --package-version: with --package, required */
+  const char *sha256;             /**< --sha256: with --package, the package file's hash */
+  const char *version;            /**< --version: the server version, with --image-digest
+                                       or --url (identity.version) */
+  const char *description;        /**< --description: the tool's description as the server
+                                       lists it now; hashed to description_sha256 */
+  const char *description_sha256; /**< --description-sha256: 64 lowercase hex, as given */
 };
 
 /**
@@ -22,15 +33,26 @@ struct ag_check_options
  *   network <host|ip> <port>
  *   filesystem <path> read|write
  *   credentials <credential> <host|mcp-server>   (a name with '/' is an MCP server)
- *   mcp <server> [<tool>]                         (with a tool: invoke_tool; else list_tools)
- * with the DESIGN §4 request shape (context.home from $HOME; context.session
- * from BULWARK_SESSION_ID or a new UUIDv7).  No active bundle, a stored
- * state that does not verify (agent/state.h), a stale bundle past its
- * settings.stale_limit_s, or a revoked agent decides deny with reason
- * policy_error (DESIGN §4 step 7), and says why on stderr.  Prints one line
+ *   mcp <server> [<tool>]
+ * mcp: with a tool the action is invoke_tool, without one list_tools
+ * (--action overrides either: register, read_resource, get_prompt take no
+ * tool); the identity options name the server as the client is about to
+ * run it, and the description options the tool as it is listed now: the
+ * catalog step (DESIGN §4 step 1) compares both with the approved entry.
+ * The request has the DESIGN §4 shape (context.home from $HOME;
+ * context.session from BULWARK_SESSION_ID or a new UUIDv7).  Decided with
+ * the active bundle's policies and approved catalog slice at the current
+ * time.  No active bundle, a stored state that does not verify
+ * (agent/state.h), a stale bundle past its settings.stale_limit_s, or a
+ * revoked agent decides deny with reason policy_error (DESIGN §4 step 7),
+ * and says why on stderr.  Prints one line
  *   <decision> reason=<reason> policy_id=<id> revision=<n> rule_id=<id> bundle_version=<v>
- * (`rule=none` when no rule decided; ` stale` appended in stale mode), or
- * the JSON result with --json.
+ * (`rule=none` when no rule decided; ` catalog=<check>` after the reason
+ * when the catalog step applied, e.g. `allow reason=rule catalog=approved
+ * policy_id=…` or `deny reason=catalog catalog=tool_not_approved rule=none
+ * …`; ` stale` appended in stale mode), or the JSON result with --json.  The
+ * spooled event's resource is {server, tool?, identity?} (no description:
+ * api/agent_events.c).
  * @return AG_EXIT_OK for allow, AG_EXIT_FAIL for deny and
  *         require_approval, AG_EXIT_USAGE for a request that cannot be built
  *         or normalized.

@@ -5,6 +5,7 @@
  *   enroll.c   exchange an enroll secret for a credential and the org keyset
  *   sync.c     `run`: the check-in loop and the verification order
  *   check.c    decide one request locally and spool its event
+ *   request.c  `request-mcp`: ask the org to approve an MCP server
  *   status.c   show the state
  * and under them: http.c (libcurl), state.c (the state directory),
  * spool.c (decision events on disk and their upload).
@@ -13,6 +14,7 @@
 
 #include "agent/check.h"
 #include "agent/enroll.h"
+#include "agent/request.h"
 #include "agent/state.h"
 #include "agent/status.h"
 #include "agent/sync.h"
@@ -34,25 +36,43 @@ static const char usage_text[]
     "      check in, follow keyset rotations, verify and apply new bundles, upload\n"
     "      events; long-polls N seconds (default 55, at most 60; --once: none unless\n"
     "      given). --once prints a JSON summary line and exits.\n"
-    "  check [--json] [--read-only] <surface> <resource...>\n"
+    "  check [--json] <surface> <resource...>\n"
     "      decide locally with the active bundle and spool a decision event:\n"
     "        network <host|ip> <port>\n"
     "        filesystem <path> read|write\n"
     "        credentials <credential> <host|mcp-server>\n"
-    "        mcp <server> [<tool>]\n"
+    "        mcp <server> [<tool>] [--action A]\n"
+    "            [--image-digest sha256:HEX | --url URL |\n"
+    "             --package P --package-version V [--sha256 HEX]] [--version V]\n"
+    "            [--description TEXT | --description-sha256 HEX]\n"
     "      --json prints the full result as JSON.\n"
-    "      --read-only (mcp <server> <tool> only): the tool is annotated read-only\n"
-    "      (MCP ToolAnnotations readOnlyHint); rules match it with \"when\": {\"read_only\"}\n"
+    "      mcp: the server must be approved in the org's MCP catalog (the bundle's\n"
+    "      approved slice) with the identity given: --image-digest for an image,\n"
+    "      --url for a remote, --package and --package-version (and --sha256 when\n"
+    "      the catalog pins one) for a package; --version, the server version, is\n"
+    "      checked too when given with --image-digest or --url.  With a <tool> the\n"
+    "      action is invoke_tool: the tool must be approved and its description, as\n"
+    "      the server lists it now, unchanged since the approval (--description hashes\n"
+    "      TEXT with SHA-256; --description-sha256 gives the hash).  Without a <tool>\n"
+    "      the action is list_tools: the server and its identity are checked, no tool.\n"
+    "      --action sets another mcp action (register, read_resource, get_prompt,\n"
+    "      list_tools; invoke_tool needs a <tool>).\n"
+    "  request-mcp <server.json> --reason TEXT [--select /packages/I|/remotes/I]\n"
+    "      [--tools FILE]\n"
+    "      ask the org to approve an MCP server: sends its registry server.json (and\n"
+    "      the server's tools/list output from FILE) to the catalog's review queue as\n"
+    "      this agent's user; --select picks the package or remote when it has several.\n"
+    "      Prints the new entry's id and state.\n"
     "  status [--json]\n"
     "      show enrollment, keyset, active bundle, last error and the event spool\n"
     "\n"
     "state directory: --state-dir, else $BULWARK_AGENT_STATE_DIR, else\n"
     "$XDG_STATE_HOME/bulwark, else ~/.local/state/bulwark\n"
     "\n"
-    "exit status: 0 success (check: allow); 1 failure (check: deny or\n"
-    "require_approval); 2 usage; 3 the server revoked this agent: its bundle is no\n"
-    "longer enforced, enroll again; 4 an administrator disabled this agent: no more\n"
-    "updates, the last bundle stays in force\n";
+    "exit status: 0 success (check: allow; request-mcp: requested); 1 failure (check:\n"
+    "deny or require_approval; request-mcp: refused); 2 usage; 3 the server revoked\n"
+    "this agent: its bundle is no longer enforced, enroll again; 4 an administrator\n"
+    "disabled this agent: no more updates, the last bundle stays in force\n";
 
 static int
 usage (void)
@@ -198,7 +218,15 @@ cmd_check (int argc, char **argv)
   /* clang-format off */
   static const struct option opts[] = {
     { "json", no_argument, NULL, 'j' },
-    { "read-only", no_argument, NULL, 'r' },
+    { "action", required_argument, NULL, 'a' },
+    { "image-digest", required_argument, NULL, 'i' },
+    { "url", required_argument, NULL, 'u' },
+    { "package", required_argument, NULL, 'p' },
+    { "package-version", required_argument, NULL, 'P' },
+    { "sha256", required_argument, NULL, 'h' },
+    { "version", required_argument, NULL, 'v' },
+    { "description", required_argument, NULL, 'D' },
+    { "description-sha256", required_argument, NULL, 'H' },
     { "state-dir", required_argument, NULL, 'd' },
     { NULL, 0, NULL, 0 },
   };
@@ -212,8 +240,32 @@ cmd_check (int argc, char **argv)
       case 'j':
         o.json = true;
         break;
-      case 'r':
-        o.read_only = true;
+      case 'a':
+        o.action = optarg;
+        break;
+      case 'i':
+        o.image_digest = optarg;
+        break;
+      case 'u':
+        o.url = optarg;
+        break;
+      case 'p':
+        o.package = optarg;
+        break;
+      case 'P':
+        o.package_version = optarg;
+        break;
+      case 'h':
+        o.sha256 = optarg;
+        break;
+      case 'v':
+        o.version = optarg;
+        break;
+      case 'D':
+        o.description = optarg;
+        break;
+      case 'H':
+        o.description_sha256 = optarg;
         break;
       case 'd':
         g_dir_flag = optarg;
@@ -224,6 +276,52 @@ cmd_check (int argc, char **argv)
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
   return ag_check_main (dir, argc - optind, argv + optind, &o);
+}
+
+static int
+cmd_request_mcp (int argc, char **argv)
+{
+  char dir[AG_PATH_MAX];
+  /* clang-format off */
+  static const struct option opts[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "select", required_argument, NULL, 's' },
+    { "tools", required_argument, NULL, 't' },
+    { "state-dir", required_argument, NULL, 'd' },
+    { NULL, 0, NULL, 0 },
+  };
+  /* clang-format on */
+  struct ag_request_options o = { 0 };
+  int c;
+  reset_getopt ();
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
+    switch (c)
+      {
+      case 'r':
+        o.reason = optarg;
+        break;
+      case 's':
+        o.select = optarg;
+        break;
+      case 't':
+        o.tools_file = optarg;
+        break;
+      case 'd':
+        g_dir_flag = optarg;
+        break;
+      default:
+        return bad_option (argv, c);
+      }
+  if (optind == argc)
+    return usage_error (argv[0], "%s", "which server.json?");
+  o.server_file = argv[optind++];
+  if (optind != argc)
+    return usage_error (argv[0], "unexpected argument \"%s\"", argv[optind]);
+  if (NULL == o.reason)
+    return usage_error (argv[0], "%s is required", "--reason");
+  if (0 != resolve_dir (dir))
+    return AG_EXIT_USAGE;
+  return ag_request_mcp_main (dir, &o);
 }
 
 static int
@@ -278,7 +376,7 @@ main (int argc, char **argv)
         return usage_error (NULL, "unknown option \"%s\"", argv[i]);
     }
   if (i >= argc)
-    return usage_error (NULL, "%s", "which command? enroll, run, check or status");
+    return usage_error (NULL, "%s", "which command? enroll, run, check, request-mcp or status");
   const char *level = getenv ("BULWARK_AGENT_LOG_LEVEL");
   enum bw_log_level lv;
   if (NULL != level && 0 == bw_log_level_parse (level, &lv))
@@ -290,6 +388,8 @@ main (int argc, char **argv)
     return cmd_run (argc - i, argv + i);
   if (0 == strcmp (cmd, "check"))
     return cmd_check (argc - i, argv + i);
+  if (0 == strcmp (cmd, "request-mcp"))
+    return cmd_request_mcp (argc - i, argv + i);
   if (0 == strcmp (cmd, "status"))
     return cmd_status (argc - i, argv + i);
   return usage_error (NULL, "unknown command \"%s\"", cmd);

@@ -16,12 +16,21 @@
  * A stored policy that the current parser refuses (written under an older
  * one) makes every decision of its org deny with reason policy_error, so
  * that a policy never silently stops applying (DESIGN §4 step 7).
+ *
+ * The catalog step (DESIGN §4 step 1) decides with the org's approved
+ * slice at the same policy version (api/policy_cache.h) — the slice every
+ * agent's bundle carries — at the time the call is decided, so an approval
+ * that expired is refused here before the expiry job has run.  The draft
+ * of /policies/simulate changes policies only, never the catalog: an MCP
+ * request is simulated against what is approved now.  Each decision
+ * carries "catalog" when the step applied (lib/policy.h).
  */
 #include "config.h"
 #include "api/handlers.h"
 #include "api/policies.h"
 #include "api/policy_cache.h"
 #include "db/policy.h"
+#include "lib/clock.h"
 #include "lib/ident.h"
 #include "lib/policy.h"
 #include "server/fields.h"
@@ -209,12 +218,13 @@ applies (const struct bw_policy *p, const struct subject *s)
 
 /*
  * Decide request @a i of @a j against the applicable policies of @a set
- * and, when @a draft is not NULL, the draft if it applies.  @a refs has
- * room for set->n + 1 entries.
+ * and, when @a draft is not NULL, the draft if it applies, with the
+ * catalog of @a set at @a now (Unix seconds).  @a refs has room for
+ * set->n + 1 entries.
  */
 static void
 job_decide (const struct job *j, size_t i, const struct api_policy_set *set,
-            const struct bw_policy_ref *draft, struct bw_policy_ref *refs,
+            const struct bw_policy_ref *draft, int64_t now, struct bw_policy_ref *refs,
             struct bw_decision_result *out)
 {
   const char *u = bw_decision_request_user (j->reqs[i]);
@@ -237,7 +247,7 @@ job_decide (const struct job *j, size_t i, const struct api_policy_set *set,
       };
   if (NULL != draft && applies (draft->policy, s))
     refs[n++] = *draft;
-  bw_evaluate (refs, n, NULL, 0, j->reqs[i], out);
+  bw_evaluate (refs, n, set->catalog, now, j->reqs[i], out);
 }
 
 /*
@@ -251,9 +261,11 @@ job_decisions (const struct job *j, const struct api_policy_set *set,
   json_t *arr = json_array ();
   struct bw_policy_ref *refs = calloc (set->n + 1, sizeof (*refs));
   struct bw_decision_result *r = malloc (sizeof (*r));
+  /* one instant for the whole call: a batch does not straddle an expiry */
+  const int64_t now = bw_realtime_us () / 1000000;
   for (size_t i = 0; NULL != arr && NULL != refs && NULL != r && i < j->n; i++)
     {
-      job_decide (j, i, set, draft, refs, r);
+      job_decide (j, i, set, draft, now, refs, r);
       if (0 != json_array_append_new (arr, bw_decision_result_json (r)))
         {
           json_decref (arr);

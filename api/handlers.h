@@ -102,4 +102,23 @@ enum bw_step api_agents_update (struct bw_request *rq);
 enum bw_step api_agents_delete (struct bw_request *rq);
 enum bw_step api_fleet_summary (struct bw_request *rq);
 
+/* api/catalog.c: the MCP catalog (DESIGN §5) — /api/v1/orgs/{org}/catalog/... (entries, import,
+   review queue, tool lists, the transitions of the approval workflow) and
+   POST /api/v1/agent/catalog/requests (agent credential). */
+enum bw_step api_catalog_create (struct bw_request *rq);
+enum bw_step api_catalog_import (struct bw_request *rq);
+enum bw_step api_catalog_list (struct bw_request *rq);
+enum bw_step api_catalog_queue (struct bw_request *rq);
+enum bw_step api_catalog_get (struct bw_request *rq);
+enum bw_step api_catalog_update (struct bw_request *rq);
+enum bw_step api_catalog_tools (struct bw_request *rq);
+enum bw_step api_catalog_review (struct bw_request *rq);
+enum bw_step api_catalog_approve (struct bw_request *rq);
+enum bw_step api_catalog_reject (struct bw_request *rq);
+enum bw_step api_catalog_suspend (struct bw_request *rq);
+enum bw_step api_catalog_resume (struct bw_request *rq);
+enum bw_step api_catalog_revoke (struct bw_request *rq);
+enum bw_step api_catalog_deprecate (struct bw_request *rq);
+enum bw_step api_agent_catalog_request (struct bw_request *rq);
+
 #endif

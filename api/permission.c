@@ -38,6 +38,9 @@ static const struct
   [BW_PERM_AGENT_READ] = { "agent.read", ALL_ROLES },
   [BW_PERM_AGENT_WRITE] = { "agent.write", R (BW_ROLE_OWNER) | R (BW_ROLE_POLICY_ADMIN) },
   [BW_PERM_KEY_WRITE] = { "key.write", R (BW_ROLE_OWNER) },
+  [BW_PERM_CATALOG_READ] = { "catalog.read", ALL_ROLES },
+  [BW_PERM_CATALOG_REQUEST] = { "catalog.request", ALL_ROLES },
+  [BW_PERM_CATALOG_REVIEW] = { "catalog.review", R (BW_ROLE_OWNER) | R (BW_ROLE_CATALOG_REVIEWER) },
   [BW_PERM_AGENT] = { "agent", 0 },
 };
 

@@ -38,6 +38,9 @@ enum bw_perm
   BW_PERM_AGENT_READ,      /**< read the fleet: agents, their status, enroll secrets (never secrets) */
   BW_PERM_AGENT_WRITE,     /**< create and revoke enroll secrets; disable and delete agents */
   BW_PERM_KEY_WRITE,       /**< rotate the org's signing key */
+  BW_PERM_CATALOG_READ,    /**< read the MCP catalog and its review queue (DESIGN §5) */
+  BW_PERM_CATALOG_REQUEST, /**< request catalog entries: create, import, attach tool lists */
+  BW_PERM_CATALOG_REVIEW,  /**< move entries through the approval workflow, change approvals */
   BW_PERM_AGENT,           /**< agent API (/api/v1/agent/...): an agent credential, no role */
   BW_PERM__COUNT
 };

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "api/policy_cache.h"
+#include "db/catalog.h"
 #include "db/policy.h"
 #include "lib/log.h"
 
@@ -26,6 +27,7 @@ set_free (struct api_policy_set *s)
   for (size_t i = 0; i < s->n; i++)
     bw_policy_free (s->entries[i].policy);
   free (s->entries);
+  bw_catalog_free (s->catalog);
   free (s);
 }
 
@@ -118,6 +120,53 @@ load_cb (void *cls, const struct db_policy_current *c)
   json_decref (doc);
 }
 
+/** Bytes of the reason bw_catalog_parse gives. */
+#define WHY_MAX 160
+
+/* Empty the set being loaded (a transaction attempt starts afresh). */
+static void
+load_reset (struct load_ctx *lc)
+{
+  struct api_policy_set *s = lc->set;
+  for (size_t i = 0; i < s->n; i++)
+    bw_policy_free (s->entries[i].policy);
+  s->n = 0;
+  s->version = 0;
+  s->broken = false;
+  bw_catalog_free (s->catalog);
+  s->catalog = NULL;
+  lc->failed = false;
+}
+
+/* The policies, the version and the catalog slice: one snapshot (REPEATABLE READ). */
+static enum db_qs
+load_tx (void *cls)
+{
+  struct load_ctx *lc = cls;
+  struct api_policy_set *s = lc->set;
+  load_reset (lc);
+  enum db_qs qs = db_policy_load_current (s->org_id, &s->version, load_cb, lc);
+  if (qs <= 0)
+    return qs;
+  if (lc->failed)
+    return DB_QS_HARD_ERROR;
+  json_t *slice = NULL;
+  if ((qs = db_catalog_slice (s->org_id, &slice)) <= 0)
+    return (0 == qs) ? DB_QS_HARD_ERROR : qs;
+  char why[WHY_MAX] = "";
+  s->catalog = bw_catalog_parse (slice, why, sizeof (why));
+  json_decref (slice);
+  if (NULL == s->catalog)
+    {
+      /* written by this server, refused by this lib/: fail closed, as for a policy */
+      s->broken = true;
+      bw_log_json (BW_LOG_ERROR,
+                   "the approved catalog slice does not parse; the org's decisions are deny",
+                   json_pack ("{s:s, s:s}", "org_id", s->org_id, "why", why));
+    }
+  return DB_QS_ONE_RESULT;
+}
+
 /** Load and parse @a org_id's set.  @return as api_policy_set_get. */
 static enum db_qs
 load (const char *org_id, struct api_policy_set **out)
@@ -127,9 +176,7 @@ load (const char *org_id, struct api_policy_set **out)
     return DB_QS_HARD_ERROR;
   snprintf (s->org_id, sizeof (s->org_id), "%s", org_id);
   struct load_ctx lc = { .set = s };
-  enum db_qs qs = db_policy_load_current (org_id, &s->version, load_cb, &lc);
-  if (qs > 0 && lc.failed)
-    qs = DB_QS_HARD_ERROR;
+  enum db_qs qs = db_tx_run (DB_REPEATABLE_READ, load_tx, &lc);
   if (qs <= 0)
     {
       set_free (s);

@@ -1,15 +1,21 @@
 /**
  * @file api/policy_cache.h
- * The parsed policies of an org, as /evaluate, /policies/simulate and
- * effective-policy need them, cached in process by (org, policy version).
+ * The parsed policies of an org and its approved MCP catalog slice
+ * (lib/catalog.h), as /evaluate, /policies/simulate and effective-policy
+ * need them, cached in process by (org, policy version).
  *
  * Each request reads the org's policy version with one primary-key lookup
  * (db_policy_org_version); when the cache holds that version the parsed
  * set is shared, otherwise the set is loaded and parsed again (one
  * statement, one snapshot: db_policy_load_current) and replaces the
- * cached one.  Every change to what agents enforce bumps the version in
+ * cached one; the catalog slice is read in the same REPEATABLE READ
+ * transaction (db_catalog_slice), so policies, slice and version are one
+ * snapshot.  Every change to what agents enforce — a policy, or a catalog
+ * entry that is or becomes approved, or its expiry — bumps the version in
  * its own transaction (db/policy_version.h), so a cached set is never
- * stale past the lookup, on any replica.  The lookup stays on purpose:
+ * stale past the lookup, on any replica.  An approval that expires while
+ * its set is cached is still refused: the slice carries expires_at and
+ * decisions are made at the current time (bw_evaluate's now).  The lookup stays on purpose:
  * /evaluate answers for the version committed at that instant, which a
  * NOTIFY (delivered after commit) could not promise.  Agents, whose hot
  * path must run no SQL, get their policies from bundles (server/heads.h).
@@ -46,10 +52,11 @@ struct api_policy_set
   int64_t version; /**< orgs.policy_version the set was read at */
   size_t n;        /**< entries, oldest policy first */
   struct api_policy_entry *entries;
-  bool broken;       /**< a stored policy no longer parses (logged): every
-                          decision is deny, reason policy_error */
-  unsigned int refs; /**< private to api/policy_cache.c */
-  uint64_t used;     /**< private: last use, for eviction */
+  struct bw_catalog *catalog; /**< the approved slice at that version, owned by the set */
+  bool broken;                /**< a stored policy or the catalog slice no longer parses
+                                   (logged): every decision is deny, reason policy_error */
+  unsigned int refs;          /**< private to api/policy_cache.c */
+  uint64_t used;              /**< private: last use, for eviction */
 };
 
 /**

@@ -11,6 +11,11 @@
  * scenario puts all 250 rules in the network surface and asks for a host
  * that matches none: every rule is looked at (the worst case).
  *
+ * MCP requests and credentials toward MCP servers pass the catalog step
+ * first (DESIGN §4 step 1): the run carries an approved slice of
+ * BENCH_CATALOG_ENTRIES entries that holds the servers the requests name
+ * (but for one that is not approved), so its binary search is timed too.
+ *
  * References measured in the same run, so the ratio survives machine noise
  * (PERF.md): (1) a plain linear scan calling strcmp of the request's host
  * against the 250 host strings of the network-only policy — the least work
@@ -31,6 +36,12 @@
 
 /** Requests in the mix. */
 #define NREQ_MAX 64
+/** Entries in the approved catalog slice of the run. */
+#define BENCH_CATALOG_ENTRIES 200
+/** The image digest and tool description hashes of the bench's catalog. */
+#define BENCH_DIGEST "sha256:5b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80"
+#define BENCH_SHA_GET "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define BENCH_SHA_CREATE "1f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 static json_t *
 policy_doc (bool network_only)
@@ -150,13 +161,16 @@ static const char *const mixed_requests[] = {
   "{\"surface\":\"credentials\",\"action\":\"use\",\"resource\":{\"credential\":\"token-99\","
   "\"host\":\"evil.example\"}}",
   "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.github.org45/"
-  "gh-mcp-server\",\"tool\":\"get_issue\",\"annotations\":{\"read_only\":true}}}",
+  "gh-mcp-server\",\"tool\":\"get_issue\",\"identity\":{\"image_digest\":\"" BENCH_DIGEST "\"},"
+  "\"description_sha256\":\"" BENCH_SHA_GET "\"}}",
   "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.github.org45/"
-  "gh-mcp-server\",\"tool\":\"create_issue\"}}",
+  "gh-mcp-server\",\"tool\":\"create_issue\",\"identity\":{\"image_digest\":\"" BENCH_DIGEST "\"},"
+  "\"description_sha256\":\"" BENCH_SHA_CREATE "\"}}",
   "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.unknown/"
-  "x\",\"tool\":\"get_x\"}}",
+  "x\",\"tool\":\"get_x\",\"identity\":{\"image_digest\":\"" BENCH_DIGEST "\"},"
+  "\"description_sha256\":\"" BENCH_SHA_GET "\"}}",
   "{\"surface\":\"mcp\",\"action\":\"list_tools\",\"resource\":{\"server\":\"io.github.org1/"
-  "a-mcp-server\"}}",
+  "a-mcp-server\",\"identity\":{\"image_digest\":\"" BENCH_DIGEST "\"}}}",
 };
 
 /* A host that no rule of the network-only policy matches: every rule is looked at. */
@@ -250,17 +264,73 @@ parse_request (const char *text)
   return r;
 }
 
+static int
+cmp_entry_name (const void *a, const void *b)
+{
+  return strcmp (json_string_value (json_object_get (*(json_t *const *) a, "name")),
+                 json_string_value (json_object_get (*(json_t *const *) b, "name")));
+}
+
+/* One approved image entry named @a name with tools get_issue (read-only) and create_issue. */
+static json_t *
+catalog_entry (const char *name, int i)
+{
+  char id[40];
+  snprintf (id, sizeof (id), "7d1c0a52-0000-4000-8000-%012d", i);
+  return json_pack ("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:b, s:s}], s:[{s:s, s:s, "
+                    "s:{}}, {s:s, s:s, s:{s:b}}]}",
+                    "id", id, "name", name, "version", "1.0.0", "kind", "image", "identity",
+                    "image", "ghcr.io/bench/server", "image_digest", BENCH_DIGEST, "inputs",
+                    "name", "TOKEN", "secret", 1, "credential", "token-3", "tools", "name",
+                    "create_issue", "description_sha256", BENCH_SHA_CREATE, "annotations",
+                    "name", "get_issue", "description_sha256", BENCH_SHA_GET, "annotations",
+                    "readOnlyHint", 1);
+}
+
+/* The approved slice of the run: the servers the requests name, and filler. */
+static struct bw_catalog *
+parse_catalog (void)
+{
+  static const char *const named[]
+    = { "io.example/tool", "io.github.org1/a-mcp-server", "io.github.org45/gh-mcp-server" };
+  json_t *entries[BENCH_CATALOG_ENTRIES];
+  char name[64], why[160];
+  size_t n = 0;
+  for (; n < sizeof (named) / sizeof (named[0]); n++)
+    entries[n] = catalog_entry (named[n], (int) n);
+  for (; n < BENCH_CATALOG_ENTRIES; n++)
+    {
+      snprintf (name, sizeof (name), "io.filler%zu.example/server-%zu", n, n);
+      entries[n] = catalog_entry (name, (int) n);
+    }
+  qsort (entries, n, sizeof (entries[0]), cmp_entry_name);
+  json_t *slice = json_array ();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new (slice, entries[i]);
+  struct bw_catalog *c = bw_catalog_parse (slice, why, sizeof (why));
+  if (NULL == c)
+    {
+      fprintf (stderr, "bench catalog invalid: %s\n", why);
+      exit (1);
+    }
+  json_decref (slice);
+  return c;
+}
+
 static struct stats
-time_decisions (const struct bw_policy *p, struct bw_decision_request **reqs, size_t nreq,
-                uint64_t *t, size_t n, double overhead, size_t *allowed)
+time_decisions (const struct bw_policy *p, const struct bw_catalog *cat,
+                struct bw_decision_request **reqs, size_t nreq, uint64_t *t, size_t n,
+                double overhead, size_t *allowed)
 {
   struct bw_policy_ref ref = { .policy = p, .policy_id = "bench", .revision = 1 };
   struct bw_decision_result res;
+  /* a fixed time: no entry of the bench's catalog expires */
+  const int64_t now = 1767225600;
   *allowed = 0;
   for (size_t i = 0; i < n; i++)
     {
       uint64_t a = now_ns ();
-      bw_evaluate (&ref, 1, NULL, 0, reqs[i % nreq], &res);
+      bw_evaluate (&ref, 1, cat, now, reqs[i % nreq], &res);
       t[i] = now_ns () - a;
       *allowed += (BW_DECISION_ALLOW == res.decision);
     }
@@ -285,12 +355,13 @@ main (int argc, char **argv)
   for (size_t i = 0; i < nreq; i++)
     reqs[i] = parse_request (mixed_requests[i]);
   struct bw_decision_request *miss = parse_request (miss_request);
+  struct bw_catalog *cat = parse_catalog ();
 
   /* warm up */
   size_t allowed, allowed_miss;
-  time_decisions (mixed, reqs, nreq, t, n / 10, overhead, &allowed);
-  struct stats mix = time_decisions (mixed, reqs, nreq, t, n, overhead, &allowed);
-  struct stats worst = time_decisions (netonly, &miss, 1, t, n, overhead, &allowed_miss);
+  time_decisions (mixed, cat, reqs, nreq, t, n / 10, overhead, &allowed);
+  struct stats mix = time_decisions (mixed, cat, reqs, nreq, t, n, overhead, &allowed);
+  struct stats worst = time_decisions (netonly, cat, &miss, 1, t, n, overhead, &allowed_miss);
 
   /* Reference 1: strcmp over the 250 host strings of the network-only policy. */
   json_t *doc = policy_doc (true);
@@ -341,6 +412,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < nreq; i++)
     bw_decision_request_free (reqs[i]);
   bw_decision_request_free (miss);
+  bw_catalog_free (cat);
   bw_policy_free (mixed);
   bw_policy_free (netonly);
   free (t);

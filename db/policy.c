@@ -55,49 +55,21 @@ db_policy_revision_clear (struct db_policy_revision *r)
   r->document = NULL;
 }
 
-/* A malloc'd copy of column @a col (NULL for SQL NULL).  @return 0, or -1 on allocation failure. */
-static int
-dup_col (const PGresult *res, int row, int col, char **dst)
-{
-  *dst = NULL;
-  if (PQgetisnull (res, row, col))
-    return 0;
-  *dst = strdup (PQgetvalue (res, row, col));
-  return (NULL == *dst) ? -1 : 0;
-}
-
-/* Parse column @a col, jsonb text, into an object.  @return 0, or -1. */
-static int
-doc_col (const PGresult *res, int row, int col, json_t **out)
-{
-  json_error_t err;
-  err.text[0] = '\0'; /* json_loadb fills it only when it fails */
-  *out = json_loadb (PQgetvalue (res, row, col), (size_t) PQgetlength (res, row, col), 0, &err);
-  if (!json_is_object (*out))
-    {
-      bw_logf (BW_LOG_ERROR, "policies: stored document does not parse: %s", err.text);
-      json_decref (*out);
-      *out = NULL;
-      return -1;
-    }
-  return 0;
-}
-
 /* Fill @a p from a POLICY_COLUMNS(_DOC) row; with the document when @a doc. */
 static int
 policy_from_row (const PGresult *res, int row, bool doc, struct db_policy *p)
 {
   memset (p, 0, sizeof (*p));
   if (0 != db_col_text (res, row, 0, p->id, sizeof (p->id))
-      || 0 != dup_col (res, row, 1, &p->name)
+      || 0 != db_col_strdup (res, row, 1, &p->name)
       || 0 != db_col_text (res, row, 2, p->mode, sizeof (p->mode))
       || 0 != db_col_int64 (res, row, 3, &p->rule_count)
       || 0 != db_col_int64 (res, row, 4, &p->revision)
       || 0 != db_col_text (res, row, 5, p->created_at, sizeof (p->created_at))
       || 0 != db_col_text (res, row, 6, p->updated_at, sizeof (p->updated_at))
       || 0 != db_col_text (res, row, 7, p->author, sizeof (p->author))
-      || 0 != dup_col (res, row, 8, &p->comment)
-      || (doc && 0 != doc_col (res, row, POLICY_DOC_COL, &p->document)))
+      || 0 != db_col_strdup (res, row, 8, &p->comment)
+      || (doc && 0 != db_col_json (res, row, POLICY_DOC_COL, true, &p->document)))
     {
       db_policy_clear (p);
       return -1;
@@ -112,9 +84,9 @@ revision_from_row (const PGresult *res, int row, bool doc, struct db_policy_revi
   memset (r, 0, sizeof (*r));
   if (0 != db_col_int64 (res, row, 0, &r->revision)
       || 0 != db_col_text (res, row, 1, r->author, sizeof (r->author))
-      || 0 != dup_col (res, row, 2, &r->comment)
+      || 0 != db_col_strdup (res, row, 2, &r->comment)
       || 0 != db_col_text (res, row, 3, r->created_at, sizeof (r->created_at))
-      || (doc && 0 != doc_col (res, row, REVISION_DOC_COL, &r->document)))
+      || (doc && 0 != db_col_json (res, row, REVISION_DOC_COL, true, &r->document)))
     {
       db_policy_revision_clear (r);
       return -1;

@@ -26,6 +26,36 @@ db_col_text (const PGresult *res, int row, int col, char *dst, size_t size)
 }
 
 int
+db_col_strdup (const PGresult *res, int row, int col, char **dst)
+{
+  *dst = NULL;
+  if (PQgetisnull (res, row, col))
+    return 0;
+  *dst = strdup (PQgetvalue (res, row, col));
+  return (NULL == *dst) ? -1 : 0;
+}
+
+int
+db_col_json (const PGresult *res, int row, int col, bool required, json_t **out)
+{
+  json_error_t err;
+  *out = NULL;
+  if (PQgetisnull (res, row, col))
+    return required ? -1 : 0;
+  err.text[0] = '\0'; /* json_loadb fills it only when it fails */
+  *out = json_loadb (PQgetvalue (res, row, col), (size_t) PQgetlength (res, row, col), 0, &err);
+  if (NULL == *out || (required && !json_is_object (*out)))
+    {
+      bw_logf (BW_LOG_ERROR, "db: column %s does not parse as JSON: %s", PQfname (res, col),
+               err.text);
+      json_decref (*out);
+      *out = NULL;
+      return -1;
+    }
+  return 0;
+}
+
+int
 db_col_int64 (const PGresult *res, int row, int col, int64_t *out)
 {
   const char *v = PQgetvalue (res, row, col);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 
 /**
@@ -27,6 +28,22 @@ int db_col_int64 (const PGresult *res, int row, int col, int64_t *out);
 
 /** Whether column @a col of row @a row (a boolean) is true; NULL is false. */
 bool db_col_bool (const PGresult *res, int row, int col);
+
+/**
+ * A malloc'd copy of the text of column @a col of row @a row (caller
+ * frees); SQL NULL gives NULL.
+ * @return 0, or -1 on allocation failure (*dst NULL).
+ */
+int db_col_strdup (const PGresult *res, int row, int col, char **dst);
+
+/**
+ * Parse column @a col of row @a row (json or jsonb text).  SQL NULL gives
+ * NULL, or an error when @a required.  A @a required value must be an
+ * object.
+ * @param[out] out  the value (caller owns), or NULL
+ * @return 0, or -1 (logged with the column's name; *out NULL).
+ */
+int db_col_json (const PGresult *res, int row, int col, bool required, json_t **out);
 
 /**
  * Column @a col of row @a row, a uuid[] in text form ("{}" or "{a,b}"),

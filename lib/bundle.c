@@ -7,7 +7,9 @@
  * is not a canonical uuid, a version that is not an integer >= 1, more
  * than BW_POLICIES_PER_ORG_MAX policies, a policy entry that is not
  * exactly {id (canonical uuid, unique), revision (integer >= 1), document
- * (object)}, a catalog that is not an array, or settings that are not
+ * (object)}, a catalog that bw_catalog_parse refuses (the approved slice
+ * of lib/catalog.h: a malformed slice is refused as a whole, never read in
+ * part), or settings that are not
  * exactly the four integers of struct bw_bundle_settings within range.
  * A policy document that fails bw_policy_parse only leaves that ref's
  * policy NULL: decisions then fail closed (deny / policy_error).
@@ -38,6 +40,7 @@ bw_bundle_free (struct bw_bundle *b)
   for (size_t i = 0; i < b->n; i++)
     bw_policy_free ((struct bw_policy *) b->refs[i].policy);
   free (b->refs);
+  bw_catalog_free (b->catalog);
   json_decref (b->doc);
   free (b);
 }
@@ -161,6 +164,9 @@ bw_bundle_parse (const void *bytes, size_t len, char *why, size_t whylen)
       say (why, whylen, "malformed settings");
       goto fail;
     }
+  b->catalog = bw_catalog_parse (catalog, why, whylen);
+  if (NULL == b->catalog)
+    goto fail;
   strcpy (b->org, json_string_value (org));
   b->version = (uint64_t) json_integer_value (version);
   b->doc = doc;

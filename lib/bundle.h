@@ -44,13 +44,15 @@ struct bw_bundle
   struct bw_bundle_settings settings;
   size_t n;                         /**< policies */
   struct bw_policy_ref *refs;       /**< for bw_evaluate; a NULL policy if one failed to parse */
+  struct bw_catalog *catalog;       /**< the approved MCP catalog slice, for bw_evaluate (owned) */
   json_t *doc;                      /**< the parsed document (owned) */
 };
 
 /**
  * Parse bundle bytes.  Unknown schema or a malformed document is an error
- * (the caller keeps its last good bundle); a policy that does not parse
- * leaves its ref's policy NULL, so decisions are deny/policy_error.
+ * (the caller keeps its last good bundle), and so is a catalog slice that
+ * bw_catalog_parse refuses; a policy that does not parse leaves its ref's
+ * policy NULL, so decisions are deny/policy_error.
  * @param[out] why  a short reason on failure
  * @return the bundle (free with bw_bundle_free), or NULL.
  */

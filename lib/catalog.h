@@ -75,7 +75,8 @@
  *                    required, version as above
  *   remote        -> kind remote: url, type ("streamable-http" | "sse")
  *   environmentVariables -> inputs kind env; remote headers -> kind header;
- *   packageArguments and runtimeArguments of type "named" -> kind argument;
+ *   packageArguments and runtimeArguments of type "named" -> kind argument
+ *   (one input per name: a repeated argument, docker's "-e", is one);
  *   isSecret, isRequired and description carry over.
  * Errors point into the server.json (e.g. "/version",
  * "/packages/0/identifier"), prefixed.
@@ -98,6 +99,9 @@
  *     "expires_at"?: Unix seconds,
  *     "inputs": [{"name", "secret", "credential"?}],
  *     "tools": [{"name", "description_sha256", "annotations"}]  (approved tools only)}]
+ *
+ * Entries and each entry's tools are sorted by name bytewise (COLLATE "C"),
+ * names unique; input names are unique.
  */
 #ifndef BW_LIB_CATALOG_H
 #define BW_LIB_CATALOG_H
@@ -163,6 +167,18 @@ void bw_catalog_tools_carry (json_t *tools, const json_t *previous);
  */
 bool bw_catalog_same_pin (const json_t *a, const json_t *b);
 
+/**
+ * The pin of normalized entry @a entry as a digest: lowercase hex SHA-256
+ * of the canonical JSON (lib/canonical_json.h) of {"name", "version",
+ * "kind", "identity", "tools": [{"name", "description_sha256",
+ * "annotations"}]} — exactly what bw_catalog_same_pin compares, so two
+ * entries have the same digest iff they are the same pin (the
+ * catalog_entries.pin_sha256 column).
+ * @param[out] out  64 hex digits and a NUL
+ * @return 0, or -1 when out of memory.
+ */
+int bw_catalog_pin_sha256 (const json_t *entry, char out[65]);
+
 /** A parsed approved slice.  Opaque; immutable. */
 struct bw_catalog;
 
@@ -190,8 +206,10 @@ enum bw_catalog_check
   BW_CATALOG_APPROVED,             /**< passed: the rules decide */
   BW_CATALOG_NOT_APPROVED,         /**< no approved entry of that server name */
   BW_CATALOG_EXPIRED,              /**< its approval expired (expires_at <= now) */
-  BW_CATALOG_IDENTITY_MISSING,     /**< the request names no identity of the entry's kind */
-  BW_CATALOG_IDENTITY_MISMATCH,    /**< digest, URL, package, version or sha256 differ */
+  BW_CATALOG_IDENTITY_MISSING,     /**< the request names no identity, or leaves out the
+                                        package version or the sha256 the entry pins */
+  BW_CATALOG_IDENTITY_MISMATCH,    /**< an identity of another kind, or digest, URL,
+                                        package, version or sha256 differ */
   BW_CATALOG_TOOL_NOT_APPROVED,    /**< invoke_tool of a tool not approved (blocked or unlisted) */
   BW_CATALOG_DESCRIPTION_MISSING,  /**< invoke_tool without the tool's description_sha256 */
   BW_CATALOG_DESCRIPTION_CHANGED,  /**< description_sha256 differs from the approved one */

@@ -13,17 +13,20 @@
  *                             read and the write rules (lib/evaluate.c).
  *   credentials  use          {"credential", "host"} | {"credential", "mcp_server"}
  *   mcp          invoke_tool, register, read_resource, get_prompt, list_tools
- *                             {"server", "tool"?, "identity"?, "annotations"?}:
- *                             tool required for invoke_tool and refused for
- *                             the other actions, and so are annotations
- *                             {"read_only"?: bool, "destructive"?: bool}.
- *                             Absent annotations take the MCP defaults
- *                             (ToolAnnotations, MCP 2025-03-26): readOnlyHint
- *                             false; destructiveHint true — except that a
- *                             read-only tool is not destructive.  identity
- *                             {"image_digest"} | {"url"} | {"package",
- *                             "version"?, "sha256"?} is kept for the catalog
- *                             step (issue 5).
+ *                             {"server", "tool"?, "identity"?,
+ *                             "description_sha256"?}: tool required for
+ *                             invoke_tool and refused for the other actions,
+ *                             and so is description_sha256 (64 lowercase hex:
+ *                             SHA-256 of the tool's description as the
+ *                             server reports it now).  identity
+ *                             {"image_digest", "version"?} | {"url",
+ *                             "version"?} | {"package", "version"?,
+ *                             "sha256"?} is what the catalog step (DESIGN §4
+ *                             step 1, lib/catalog.h) compares with the
+ *                             approved entry; a url's scheme and host are
+ *                             lowercased.  There are no annotations: the
+ *                             evaluator takes them from the approved catalog
+ *                             tool, never from the request.
  *   context      {"home"?: absolute path (the user's home directory; "~/"
  *                paths and rules resolve against it; required for the filesystem
  *                surface), "session"?: string, "client"?:
@@ -32,6 +35,7 @@
  */
 #include "config.h"
 #include "lib/policy_model.h"
+#include "lib/crypto.h"
 #include "lib/ident.h"
 #include "lib/json_errors.h"
 
@@ -310,47 +314,28 @@ identity (struct rctx *c, const json_t *res)
           || !hex64 (digest + strlen (DIGEST_PREFIX))))
     bw_errors_add (&c->e, "must be \"sha256:\" and 64 lowercase hex digits", "%s/image_digest",
                    base);
-  if (NULL != url && 0 != strncmp (url, "https://", 8) && 0 != strncmp (url, "http://", 7))
-    bw_errors_add (&c->e, "must be an http:// or https:// URL", "%s/url", base);
+  char *nurl = (NULL != url) ? bw_arena_strndup (&c->r->arena, url, strlen (url)) : NULL;
+  const char *err = (NULL != nurl) ? bw_url_normalize (nurl, false) : NULL;
+  if (NULL != url && NULL == nurl)
+    c->oom = true;
+  else if (NULL != err)
+    bw_errors_add (&c->e, err, "%s/url", base);
   if (NULL != sha256 && !hex64 (sha256))
     bw_errors_add (&c->e, "must be 64 lowercase hex digits", "%s/sha256", base);
-  if (NULL == json_object_get (id, "package"))
-    {
-      if (NULL != json_object_get (id, "version"))
-        bw_errors_add (&c->e, "only goes with \"package\"", "%s/version", base);
-      if (NULL != json_object_get (id, "sha256"))
-        bw_errors_add (&c->e, "only goes with \"package\"", "%s/sha256", base);
-    }
+  if (NULL == json_object_get (id, "package") && NULL != json_object_get (id, "sha256"))
+    bw_errors_add (&c->e, "only goes with \"package\"", "%s/sha256", base);
   c->r->u.mcp.has_identity = true;
   out->image_digest = (NULL != digest) ? keep (c, digest, strlen (digest)) : NULL;
-  out->url = (NULL != url) ? keep (c, url, strlen (url)) : NULL;
+  out->url = nurl;
   out->package = (NULL != package) ? keep (c, package, strlen (package)) : NULL;
   out->version = (NULL != version) ? keep (c, version, strlen (version)) : NULL;
   out->sha256 = (NULL != sha256) ? keep (c, sha256, strlen (sha256)) : NULL;
 }
 
 static void
-annotations (struct rctx *c, const json_t *res)
-{
-  static const char *const keys[] = { "read_only", "destructive", NULL };
-  const char *base = "/resource/annotations";
-  const json_t *a = object_member (c, res, "annotations", false, "/resource");
-  const json_t *ro = (NULL != a) ? json_object_get (a, "read_only") : NULL;
-  const json_t *de = (NULL != a) ? json_object_get (a, "destructive") : NULL;
-  if (NULL != a)
-    bw_errors_check_keys (&c->e, a, keys, base);
-  if (NULL != ro && !json_is_boolean (ro))
-    bw_errors_add (&c->e, "must be a boolean", "%s/read_only", base);
-  if (NULL != de && !json_is_boolean (de))
-    bw_errors_add (&c->e, "must be a boolean", "%s/destructive", base);
-  c->r->u.mcp.read_only = json_is_true (ro);
-  c->r->u.mcp.destructive = json_is_boolean (de) ? json_is_true (de) : !c->r->u.mcp.read_only;
-}
-
-static void
 mcp (struct rctx *c, const char *action, const json_t *res)
 {
-  static const char *const keys[] = { "server", "tool", "identity", "annotations", NULL };
+  static const char *const keys[] = { "server", "tool", "identity", "description_sha256", NULL };
   struct bw_decision_request *r = c->r;
   size_t len;
   r->u.mcp.action = bw_mcp_action_parse (action);
@@ -387,10 +372,19 @@ mcp (struct rctx *c, const char *action, const json_t *res)
           r->u.mcp.tool_len = len;
         }
     }
-  if (other && NULL != json_object_get (res, "annotations"))
-    bw_errors_add (&c->e, "only goes with the action \"invoke_tool\"", "/resource/annotations");
+  if (other && NULL != json_object_get (res, "description_sha256"))
+    bw_errors_add (&c->e, "only goes with the action \"invoke_tool\"",
+                   "/resource/description_sha256");
   else
-    annotations (c, res);
+    {
+      const char *sha = string_len (c, res, "description_sha256", false, 2 * BW_SHA256_HEX_LEN,
+                                    "/resource", &len);
+      if (NULL != sha && !hex64 (sha))
+        bw_errors_add (&c->e, "must be 64 lowercase hex digits (SHA-256 of the description)",
+                       "/resource/description_sha256");
+      else if (NULL != sha)
+        r->u.mcp.description_sha256 = keep (c, sha, len);
+    }
   identity (c, res);
 }
 

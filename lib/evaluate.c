@@ -5,7 +5,13 @@
  *
  * Order, over every rule of the request's surface in every applicable
  * policy (in the order given, rules in document order):
- *   1. MCP catalog (issue 5): not yet; see catalog_step below.
+ *   1. the MCP catalog (bw_catalog_step, lib/catalog.c): an MCP request, or
+ *      a credential toward an MCP server, whose server is not approved in
+ *      the slice at `now`, or whose identity, tool or tool description
+ *      differs from the approval    -> deny, reason catalog, no rule looked at
+ *      (result.catalog says which check failed, catalog_entry names the
+ *      entry).  The `when` conditions of MCP rules then see the approved
+ *      tool's annotations, never anything the request says.
  *   2. any matching deny in an enforce policy         -> deny, reason rule
  *   3. else any matching require_approval (enforce)    -> require_approval
  *   4. else any matching allow (enforce)               -> allow
@@ -114,7 +120,8 @@ cond_ok (enum bw_cond c, bool v)
 }
 
 static bool
-mcp_match (const struct bw_mcp_rule *r, const struct bw_decision_request *q)
+mcp_match (const struct bw_mcp_rule *r, const struct bw_decision_request *q,
+           const struct bw_catalog_verdict *v)
 {
   if (0 == (r->actions & q->u.mcp.action)
       || !bw_glob_match (&r->server, q->u.mcp.server, q->u.mcp.server_len))
@@ -127,8 +134,7 @@ mcp_match (const struct bw_mcp_rule *r, const struct bw_decision_request *q)
       if (!any)
         return false;
     }
-  return cond_ok (r->read_only, q->u.mcp.read_only)
-         && cond_ok (r->destructive, q->u.mcp.destructive);
+  return cond_ok (r->read_only, v->read_only) && cond_ok (r->destructive, v->destructive);
 }
 
 /* ---- collecting matches ---- */
@@ -215,9 +221,8 @@ void
 bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_catalog *catalog,
              int64_t now, const struct bw_decision_request *req, struct bw_decision_result *out)
 {
-  (void) catalog; /* the catalog step lands with lib/catalog.c */
-  (void) now;
   struct tally t = { .out = out };
+  struct bw_catalog_verdict verdict = { .check = BW_CATALOG_UNCHECKED };
   bool broken = (NULL == req);
 
   if (NULL != req && BW_SURFACE_FILESYSTEM == req->surface)
@@ -230,10 +235,18 @@ bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_cat
   out->matched_truncated = false;
   out->catalog = BW_CATALOG_UNCHECKED;
   out->catalog_entry = NULL;
-  /* DESIGN §4 step 1, the MCP catalog, is issue 5: it goes here, before any
-     rule is looked at — an MCP request whose server is not approved in the
-     catalog, or whose identity differs from the approval, ends as deny with
-     reason BW_REASON_CATALOG. */
+  /* DESIGN §4 step 1, before any rule is looked at. */
+  if (NULL != req)
+    {
+      bw_catalog_step (catalog, now, req, &verdict);
+      out->catalog = verdict.check;
+      out->catalog_entry = verdict.entry_id;
+      if (BW_CATALOG_UNCHECKED != verdict.check && BW_CATALOG_APPROVED != verdict.check)
+        {
+          out->reason = BW_REASON_CATALOG;
+          return;
+        }
+    }
   for (size_t k = 0; k < n && NULL != req; k++)
     {
       const struct bw_policy *p = policies[k].policy;
@@ -264,7 +277,7 @@ bw_evaluate (const struct bw_policy_ref *policies, size_t n, const struct bw_cat
           break;
         case BW_SURFACE_MCP:
           for (size_t i = 0; i < p->nmcp; i++)
-            if (mcp_match (&p->mcp[i], req))
+            if (mcp_match (&p->mcp[i], req, &verdict))
               record (&t, policies, k, &p->mcp[i].h, 0);
           break;
         }
@@ -326,6 +339,16 @@ bw_decision_result_json (const struct bw_decision_result *r)
                          "deciding_rule", deciding, "matched", matched);
   if (NULL != o && r->matched_truncated
       && 0 != json_object_set_new (o, "matched_truncated", json_true ()))
+    {
+      json_decref (o);
+      return NULL;
+    }
+  if (NULL != o && BW_CATALOG_UNCHECKED != r->catalog
+      && 0
+           != json_object_set_new (
+             o, "catalog",
+             json_pack ("{s:s, s:s?}", "check", bw_catalog_check_name (r->catalog), "entry_id",
+                        r->catalog_entry)))
     {
       json_decref (o);
       return NULL;

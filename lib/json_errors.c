@@ -125,3 +125,22 @@ bw_errors_string (struct bw_errors *e, const json_t *obj, const char *key, bool 
     }
   return s;
 }
+
+int
+bw_errors_bool (struct bw_errors *e, const json_t *obj, const char *key, bool required,
+                const char *base)
+{
+  const json_t *v = json_object_get (obj, key);
+  if (NULL == v)
+    {
+      if (required)
+        bw_errors_add (e, "is required", "%s/%s", base, key);
+      return -1;
+    }
+  if (!json_is_boolean (v))
+    {
+      bw_errors_add (e, "must be a boolean", "%s/%s", base, key);
+      return -1;
+    }
+  return json_is_true (v) ? 1 : 0;
+}

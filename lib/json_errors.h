@@ -62,4 +62,12 @@ bool bw_errors_check_keys (struct bw_errors *e, const json_t *obj, const char *c
 const char *bw_errors_string (struct bw_errors *e, const json_t *obj, const char *key,
                               bool required, size_t max, const char *base);
 
+/**
+ * A boolean member.  Reports "is required" (when @a required and absent)
+ * and "must be a boolean" at @a base "/" @a key.
+ * @return 1 or 0, or -1 when absent or invalid.
+ */
+int bw_errors_bool (struct bw_errors *e, const json_t *obj, const char *key, bool required,
+                    const char *base);
+
 #endif

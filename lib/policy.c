@@ -211,21 +211,6 @@ text_member (struct ctx *c, const json_t *obj, const char *key, bool required, s
   return s;
 }
 
-/* An optional boolean member: -1 absent or invalid (reported), else 0/1. */
-static int
-bool_member (struct ctx *c, const json_t *obj, const char *key, const char *base)
-{
-  const json_t *v = json_object_get (obj, key);
-  if (NULL == v)
-    return -1;
-  if (!json_is_boolean (v))
-    {
-      bw_errors_add (&c->e, "must be a boolean", "%s/%s", base, key);
-      return -1;
-    }
-  return json_is_true (v) ? 1 : 0;
-}
-
 /* An array member of 1..BW_RULE_LIST_MAX entries; NULL when absent or invalid. */
 static const json_t *
 list_member (struct ctx *c, const json_t *obj, const char *key, bool required, size_t max,
@@ -517,7 +502,7 @@ filesystem_rule (struct ctx *c, const json_t *r, const char *base, struct bw_fs_
   bw_errors_check_keys (&c->e, r, keys, base);
   rule_head (c, r, base, &out->h);
   out->access = enum_list (c, r, "access", bw_access_parse, "must be \"read\" or \"write\"", base);
-  bool ci = (1 == bool_member (c, r, "case_insensitive", base));
+  bool ci = (1 == bw_errors_bool (&c->e, r, "case_insensitive", false, base));
   if (NULL == json_object_get (r, "paths"))
     bw_errors_add (&c->e, "is required", "%s/paths", base);
   struct fill f
@@ -582,8 +567,8 @@ when_member (struct ctx *c, const json_t *r, const char *base, struct bw_mcp_rul
     }
   snprintf (wbase, sizeof (wbase), "%s/when", base);
   bw_errors_check_keys (&c->e, w, keys, wbase);
-  int ro = bool_member (c, w, "read_only", wbase);
-  int de = bool_member (c, w, "destructive", wbase);
+  int ro = bw_errors_bool (&c->e, w, "read_only", false, wbase);
+  int de = bw_errors_bool (&c->e, w, "destructive", false, wbase);
   out->read_only = (ro < 0) ? BW_COND_ANY : ro ? BW_COND_TRUE : BW_COND_FALSE;
   out->destructive = (de < 0) ? BW_COND_ANY : de ? BW_COND_TRUE : BW_COND_FALSE;
 }
@@ -691,7 +676,7 @@ scope_member (struct ctx *c, const json_t *doc)
     }
   bw_errors_check_keys (&c->e, scope, keys, "/scope");
   struct bw_policy_scope *s = &c->p->scope;
-  int ow = bool_member (c, scope, "org_wide", "/scope");
+  int ow = bw_errors_bool (&c->e, scope, "org_wide", false, "/scope");
   if (NULL == json_object_get (scope, "org_wide"))
     bw_errors_add (&c->e, "is required", "/scope/org_wide");
   s->org_wide = (1 == ow);

@@ -4,7 +4,8 @@
  * every pattern normalized at parse time (host suffixes lowercased, CIDRs
  * as bytes, paths split into segments), and requests normalized the same
  * way, so the evaluator only compares bytes.  Shared by lib/policy.c,
- * lib/decision_request.c and lib/evaluate.c; not for use outside lib/.
+ * lib/decision_request.c, lib/evaluate.c and lib/catalog.c; not for use
+ * outside lib/.
  */
 #ifndef BW_LIB_POLICY_MODEL_H
 #define BW_LIB_POLICY_MODEL_H
@@ -62,14 +63,15 @@ enum bw_cond
 
 /**
  * The pinned identity an MCP request names (DESIGN §5): an image digest, a
- * remote URL, or a package with optional version and sha256.  Parsed and
- * kept for the catalog step (DESIGN §4 step 1, issue 5); rules never look
- * at it.  NULL members were not given.
+ * remote URL, or a package, each with an optional version (a package's
+ * own; for an image or remote the server version), and for a package an
+ * optional sha256.  Only the catalog step (DESIGN §4 step 1,
+ * bw_catalog_step) looks at it; rules never do.  NULL members were not given.
  */
 struct bw_mcp_identity
 {
   const char *image_digest; /**< "sha256:" and 64 lowercase hex digits */
-  const char *url;          /**< http:// or https:// URL */
+  const char *url;          /**< http:// or https:// URL, scheme and host lowercased */
   const char *package;
   const char *version;
   const char *sha256; /**< 64 lowercase hex digits */
@@ -179,8 +181,7 @@ struct bw_decision_request
       size_t server_len;
       const char *tool; /**< NULL when not given */
       size_t tool_len;
-      bool read_only; /**< annotations, with the MCP defaults when not given */
-      bool destructive;
+      const char *description_sha256; /**< the tool's, 64 lowercase hex; NULL when not given */
       bool has_identity;
       struct bw_mcp_identity identity; /**< when has_identity; in the arena */
     } mcp;
@@ -200,6 +201,36 @@ unsigned bw_mcp_action_parse (const char *s);
  * [A-Za-z0-9._-], starting with a letter or digit.  @return NULL or a static message.
  */
 const char *bw_credential_check (const char *s, size_t len);
+
+/**
+ * Check URL @a s (NUL-terminated, changed in place) and normalize it as
+ * lib/catalog.c describes: https:// (or, unless @a https_only, http://),
+ * printable ASCII without spaces, no userinfo, fragment or template, a
+ * host name or bracketed IPv6 address with an optional port; the scheme
+ * and host are lowercased.  @return NULL, or a static message (then @a s
+ * may be partly lowercased).  (lib/catalog.c)
+ */
+const char *bw_url_normalize (char *s, bool https_only);
+
+/** What the catalog step found for one request (lib/catalog.c). */
+struct bw_catalog_verdict
+{
+  enum bw_catalog_check check;
+  const char *entry_id; /**< the entry looked at (borrowed from the catalog), or NULL */
+  bool read_only;       /**< the approved tool's annotations with the MCP defaults */
+  bool destructive;     /**< (readOnlyHint false, destructiveHint true unless read-only) */
+};
+
+/**
+ * The catalog step of DESIGN §4 (lib/catalog.h has the checks) for request
+ * @a q against approved slice @a c (NULL: empty) at time @a now (Unix
+ * seconds): an MCP request, or a credential toward an MCP server, yields
+ * APPROVED or why not; anything else UNCHECKED.  For an approved
+ * invoke_tool, read_only and destructive are the catalog tool's; otherwise
+ * the MCP defaults.  Never allocates.
+ */
+void bw_catalog_step (const struct bw_catalog *c, int64_t now, const struct bw_decision_request *q,
+                      struct bw_catalog_verdict *v);
 
 /**
  * Syntax of an MCP server or tool name (@a glob false) or glob (@a glob

@@ -5,8 +5,8 @@
 -- normalized entry document of lib/catalog.h (name, version, kind,
 -- identity, inputs, tools with their approved/blocked states); name,
 -- version, kind and pin_sha256 repeat what is needed to look entries up.
--- pin_sha256 = SHA-256 of the canonical JSON of the definition without tool
--- states (bw_catalog_same_pin): an equal pin is the same server.
+-- pin_sha256 = bw_catalog_pin_sha256 of the definition: what pins the
+-- server (name, version, kind, identity, tools without their states).
 -- States (api/catalog.c holds the transition table):
 --   requested -> in_review -> approved | rejected
 --   approved  -> suspended (and back), revoked, deprecated

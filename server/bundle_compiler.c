@@ -420,8 +420,8 @@ build_content (const char *org_id, const struct work *w, const unsigned char *ap
       }
   if (NULL == pols)
     return -1;
-  json_t *doc = json_pack ("{s:O, s:s, s:o, s:s, s:{s:I, s:I, s:I, s:I}}", "catalog",
-                           w->catalog, "org", org_id, "policies", pols, "schema", BW_BUNDLE_SCHEMA, "settings",
+  json_t *doc = json_pack ("{s:O, s:s, s:o, s:s, s:{s:I, s:I, s:I, s:I}}", "catalog", w->catalog,
+                           "org", org_id, "policies", pols, "schema", BW_BUNDLE_SCHEMA, "settings",
                            "checkin_interval_s", (json_int_t) conf.settings.checkin_interval_s,
                            "checkin_jitter_s", (json_int_t) conf.settings.checkin_jitter_s,
                            "stale_limit_s", (json_int_t) conf.settings.stale_limit_s,

@@ -288,7 +288,9 @@ dispatch (struct bw_request *rq, enum bw_error early)
     }
   if (!authorize (rq))
     return;
-  if (rq->route->json_body && !parse_body (rq))
+  if (rq->route->json_body
+      && !(BW_BODY_OPTIONAL == rq->route->json_body && 0 == rq->body_len)
+      && !parse_body (rq))
     return;
   run_handler (rq);
 }

@@ -7,6 +7,7 @@
 #include "server/agent_status.h"
 #include "server/agent_auth.h"
 #include "server/auth.h"
+#include "server/catalog_expiry.h"
 #include "server/event_upkeep.h"
 #include "server/heads.h"
 #include "server/master_key.h"
@@ -147,6 +148,9 @@ serve (const struct bw_config *cfg)
   if (0 != bw_event_upkeep_start (cfg))
     bw_log_json (BW_LOG_ERROR, "event partition upkeep did not start; intake creates partitions "
                                "on demand, retention is not applied", NULL);
+  if (0 != bw_catalog_expiry_start ())
+    bw_log_json (BW_LOG_ERROR, "catalog expiry did not start; expired approvals drop out of "
+                               "bundles but are not marked, audited or pushed to agents", NULL);
   printf ("bulwarkd %s listening on http://%s (API under /api/v1, health at /healthz)\n",
           PACKAGE_VERSION, cfg->listen);
   fflush (stdout);
@@ -159,6 +163,7 @@ serve (const struct bw_config *cfg)
   bw_notify_stop (); /* no more callbacks into heads, agent auth, long-poll */
   bw_heads_stop ();
   bw_event_upkeep_stop ();
+  bw_catalog_expiry_stop ();
   bw_agent_status_stop (); /* after the last check-in: its last flush */
   bw_agent_auth_stop ();
   bw_auth_stop ();

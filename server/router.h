@@ -14,6 +14,13 @@
 /** A route handler.  Runs after authentication and body parsing. */
 typedef enum bw_step (*bw_handler) (struct bw_request *rq);
 
+/**
+ * struct bw_route.json_body of a route whose JSON body may be left out: an
+ * empty body reaches the handler with rq->json NULL (e.g. the catalog
+ * transitions, whose note is optional).
+ */
+#define BW_BODY_OPTIONAL 2
+
 /** One row of the route table. */
 struct bw_route
 {
@@ -21,7 +28,8 @@ struct bw_route
   const char *pattern;  /**< "/api/v1/orgs/{org}/tokens/{id}"; also the metrics/log label */
   bw_handler handler;
   enum bw_perm perm;    /**< BW_PERM_NONE: public */
-  bool json_body;       /**< takes a JSON body (parsed into rq->json before the handler) */
+  unsigned char json_body; /**< false: no body; true: a JSON body (parsed into rq->json before
+                                the handler); BW_BODY_OPTIONAL: a JSON body or none */
 };
 
 /** The route table and its length. */

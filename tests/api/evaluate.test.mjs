@@ -6,11 +6,33 @@
 // /users/{id}/effective-policy (what applies and why).  Decisions follow
 // policy, membership and user changes at once (the cache is keyed by the
 // org's policy version), and a stored policy that no longer parses makes
-// every decision of its org deny.
+// every decision of its org deny.  The MCP catalog step (DESIGN §4 step 1)
+// runs first, with the org's approved slice at the same version: an
+// unapproved server, another identity, a blocked tool, a changed or missing
+// tool description, a credential the approval does not bind, are denied
+// with reason catalog and no rule matched; an approved tool's annotations
+// (from the catalog, never the request) feed the rules' `when`; suspend,
+// resume and expiry show at once.
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertProblem, errorPointers as pointers, useServer } from './harness.mjs';
+import { assertProblem, errorPointers as pointers, sha256hex, sleep, useServer, waitFor } from './harness.mjs';
+
+const GH = 'io.github.github/github-mcp-server';
+const GH_URL = 'https://api.githubcopilot.com/mcp/';
+/** The tools GH lists (tools/list), with their descriptions. */
+const GH_TOOLS = {
+  get_issue: 'Get the details of an issue',
+  list_issues: 'List the issues of a repository',
+  create_issue: 'Create an issue',
+  delete_repo: 'Delete a repository',
+};
+const descSha = (tool) => sha256hex(Buffer.from(GH_TOOLS[tool] ?? '', 'utf8'));
+/** An invoke_tool request for GH's @tool as a client sees it (identity and description as approved). */
+const mcp = (tool, extra = {}) => ({
+  surface: 'mcp', action: 'invoke_tool',
+  resource: { server: GH, tool, identity: { url: GH_URL }, description_sha256: descSha(tool), ...extra },
+});
 
 const net = (host, port = 443, user) => ({
   ...(user ? { subject: { user } } : {}),
@@ -24,7 +46,7 @@ describe('evaluate', () => {
   const version = s.policyVersion;
   const auditCount = s.auditCount;
 
-  let A, B, viewer, eng, alice, bob, carol, outsider, baseline, engPolicy, bobAudit;
+  let A, B, viewer, reviewer, eng, alice, bob, carol, outsider, baseline, engPolicy, bobAudit, ghEntry;
   const evaluate = (org, body, token = viewer) => s.api('POST', `/api/v1/orgs/${org.id}/evaluate`, { token, body });
   const decide = async (body) => {
     const r = await evaluate(A, body);
@@ -33,10 +55,21 @@ describe('evaluate', () => {
   };
   const ref = (p, rule) => ({ policy_id: p.id, revision: p.revision, rule_id: rule });
 
-  s.test('setup: a directory (eng = {alice}, bob, inactive carol) and three policies', async () => {
+  const entryPath = (e, rest = '') => `/api/v1/orgs/${A.id}/catalog/entries/${e.id}${rest}`;
+  /** POST transition @name of @e as the reviewer; the entry after it. */
+  const transition = async (e, name, body = undefined) => {
+    const r = await s.api('POST', entryPath(e, `/${name}`), { token: reviewer, body });
+    assert.equal(r.status, 200, `${name}: ${r.text}`);
+    return r.json;
+  };
+  const catalogDeny = (check, entryId) => ({ decision: 'deny', reason: 'catalog', would_deny: false, deciding_rule: null,
+                                             matched: [], catalog: { check, entry_id: entryId } });
+
+  s.test('setup: a directory (eng = {alice}, bob, inactive carol), three policies, GH approved in the catalog', async () => {
     A = await newOrg('eva');
     B = await newOrg('evb');
     viewer = (await s.mint(A, 'viewer')).secret;
+    reviewer = (await s.mint(A, 'catalog_reviewer', { name: 'reviewer' })).secret;
     const user = async (org, name, active = true) => {
       const r = await s.api('POST', `/api/v1/orgs/${org.id}/users`, { token: P(), body: { user_name: name, active } });
       assert.equal(r.status, 201, r.text);
@@ -69,6 +102,10 @@ describe('evaluate', () => {
         { id: 'src', decision: 'allow', access: ['read', 'write'], paths: ['~/src/**'] },
         { id: 'keys', decision: 'deny', access: ['read', 'write'], paths: ['~/.ssh/**'] },
       ],
+      credentials: [
+        { id: 'gh-token', decision: 'allow', credential: 'github-token', to_mcp_servers: [GH] },
+        { id: 'ci-token', decision: 'allow', credential: 'ci-token', to_mcp_servers: ['*'] },
+      ],
       mcp: [
         { id: 'gh-read', decision: 'allow', actions: ['invoke_tool'], server: 'io.github.github/github-mcp-server', tools: ['get_*', 'list_*'] },
         { id: 'confirm-writes', decision: 'require_approval', actions: ['invoke_tool'], server: '*', when: { read_only: false } },
@@ -82,6 +119,25 @@ describe('evaluate', () => {
       schema: 'bulwark.policy/v1', name: 'Bob trial', mode: 'audit', scope: { org_wide: false, users: [bob] },
       network: [{ id: 'no-example', decision: 'deny', hosts: ['*.example.com'] }],
     });
+
+    // GH, a remote server, with three of its four tools approved and its token bound.
+    const r = await s.api('POST', `/api/v1/orgs/${A.id}/catalog/entries`, { token: viewer, body: { reason: 'issues from the IDE', entry: {
+      name: GH, version: '0.9.0', kind: 'remote', identity: { url: GH_URL, transport: 'streamable-http' },
+      inputs: [{ name: 'Authorization', kind: 'header', secret: true, required: true }],
+      tools: [
+        { name: 'get_issue', description: GH_TOOLS.get_issue, annotations: { readOnlyHint: true } },
+        { name: 'list_issues', description: GH_TOOLS.list_issues, annotations: { readOnlyHint: true } },
+        { name: 'create_issue', description: GH_TOOLS.create_issue, annotations: { readOnlyHint: false, destructiveHint: false } },
+        { name: 'delete_repo', description: GH_TOOLS.delete_repo, annotations: { destructiveHint: true } },
+      ] } } });
+    assert.equal(r.status, 201, r.text);
+    ghEntry = await transition(r.json, 'review');
+    const v0 = await version(A);
+    ghEntry = await transition(ghEntry, 'approve', {
+      tools: { get_issue: 'approved', list_issues: 'approved', create_issue: 'approved' },
+      inputs: { Authorization: { credential: 'github-token' } } });
+    assert.equal(ghEntry.state, 'approved');
+    assert.ok(await version(A) > v0, 'an approval bumps the policy version');
   });
 
   s.test('allow: the deciding rule and every match; policy_version of the org', async () => {
@@ -114,13 +170,99 @@ describe('evaluate', () => {
     const key = await decide(fs('~/.ssh/id_ed25519', 'read'));
     assert.equal(key.decision, 'deny');
     assert.deepEqual(key.deciding_rule, ref(baseline, 'keys'));
-    const mcp = (tool) => ({ surface: 'mcp', action: 'invoke_tool', resource: { server: 'io.github.github/github-mcp-server', tool } });
+    // The rules' "when" sees the approved tool's annotations (readOnlyHint false: a write).
     const write = await decide(mcp('create_issue'));
     assert.equal(write.decision, 'require_approval');
     assert.deepEqual(write.deciding_rule, ref(baseline, 'confirm-writes'));
-    const read = await decide({ ...mcp('get_issue'), resource: { ...mcp('get_issue').resource, annotations: { read_only: true } } });
+    assert.deepEqual(write.catalog, { check: 'approved', entry_id: ghEntry.id });
+    const read = await decide(mcp('get_issue'));
     assert.equal(read.decision, 'allow');
     assert.deepEqual(read.deciding_rule, ref(baseline, 'gh-read'));
+    assert.deepEqual(read.matched, [{ ...ref(baseline, 'gh-read'), decision: 'allow', mode: 'enforce' }],
+                     'get_issue is read-only in the catalog: confirm-writes does not match');
+    // A request cannot claim annotations any more: they come from the catalog.
+    const claimed = await evaluate(A, { ...mcp('create_issue'), resource: { ...mcp('create_issue').resource, annotations: { read_only: true } } });
+    assertProblem(claimed, 400, 'validation_failed');
+    assert.deepEqual(pointers(claimed), ['/resource/annotations']);
+  });
+
+  s.test('catalog: unapproved servers, other identities, blocked tools, changed descriptions are denied before any rule', async () => {
+    const other = 'io.example/unlisted';
+    // Every one of these would match confirm-writes (server "*") if the rules were asked.
+    assert.deepEqual(await decide(mcp('get_issue', { server: other })), { ...catalogDeny('not_approved', null), policy_version: await version(A) });
+    assert.deepEqual(await decide({ surface: 'mcp', action: 'list_tools', resource: { server: other } }),
+                     { ...catalogDeny('not_approved', null), policy_version: await version(A) });
+    const cases = [
+      [mcp('delete_repo'), 'tool_not_approved'],
+      [mcp('merge_pr', { description_sha256: '1'.repeat(64) }), 'tool_not_approved'],
+      [mcp('get_issue', { identity: { url: 'https://evil.example/mcp/' } }), 'identity_mismatch'],
+      [mcp('get_issue', { identity: { url: GH_URL, version: '0.9.1' } }), 'identity_mismatch'],
+      [mcp('get_issue', { identity: { image_digest: `sha256:${'a'.repeat(64)}` } }), 'identity_mismatch'],
+      [mcp('get_issue', { description_sha256: sha256hex('Get the details of an issue and post them to evil.example') }), 'description_changed'],
+    ];
+    for (const [req, check] of cases)
+      assert.deepEqual(await decide(req), { ...catalogDeny(check, ghEntry.id), policy_version: await version(A) }, JSON.stringify(req));
+    const noIdentity = mcp('get_issue');
+    delete noIdentity.resource.identity;
+    assert.deepEqual((await decide(noIdentity)).catalog, { check: 'identity_missing', entry_id: ghEntry.id });
+    const noDescription = mcp('get_issue');
+    delete noDescription.resource.description_sha256;
+    assert.deepEqual((await decide(noDescription)).catalog, { check: 'description_missing', entry_id: ghEntry.id });
+    // The URL is compared normalized: scheme and host are case-insensitive.
+    const upper = await decide(mcp('get_issue', { identity: { url: 'HTTPS://API.GithubCopilot.com/mcp/', version: '0.9.0' } }));
+    assert.deepEqual([upper.decision, upper.catalog.check], ['allow', 'approved']);
+    // Other surfaces never see the catalog.
+    assert.equal('catalog' in (await decide(net('registry.npmjs.org'))), false);
+    // Another org's catalog is its own.
+    const bOwner = (await s.mint(B, 'owner', { name: 'b-catalog' })).secret;
+    const inB = await evaluate(B, mcp('get_issue'), bOwner);
+    assert.equal(inB.status, 200, inB.text);
+    assert.deepEqual(inB.json.catalog, { check: 'not_approved', entry_id: null });
+  });
+
+  s.test('catalog: a credential toward an MCP server must be bound to one of its secret inputs', async () => {
+    const use = (credential, target) => ({ surface: 'credentials', action: 'use', resource: { credential, ...target } });
+    const bound = await decide(use('github-token', { mcp_server: GH }));
+    assert.deepEqual([bound.decision, bound.deciding_rule, bound.catalog],
+                     ['allow', ref(baseline, 'gh-token'), { check: 'approved', entry_id: ghEntry.id }]);
+    assert.deepEqual(await decide(use('ci-token', { mcp_server: GH })),
+                     { ...catalogDeny('credential_unbound', ghEntry.id), policy_version: await version(A) });
+    assert.deepEqual((await decide(use('ci-token', { mcp_server: 'io.example/unlisted' }))).catalog,
+                     { check: 'not_approved', entry_id: null });
+    const toHost = await decide(use('github-token', { host: 'api.github.com' }));
+    assert.equal('catalog' in toHost, false, 'a credential toward a host is not a catalog matter');
+  });
+
+  s.test('catalog: suspend, resume and an expiring approval show in decisions at once', async () => {
+    ghEntry = await transition(ghEntry, 'suspend', { note: 'incident' });
+    assert.deepEqual((await decide(mcp('get_issue'))).catalog, { check: 'not_approved', entry_id: null });
+    ghEntry = await transition(ghEntry, 'resume');
+    assert.equal((await decide(mcp('get_issue'))).decision, 'allow');
+    // An approval that ends in two seconds: allowed until then, denied after, and the expiry
+    // job drops it from the slice (the version moves).
+    const exp = new Date((Math.floor(Date.now() / 1000) + 3) * 1000);
+    const p = await s.api('PATCH', entryPath(ghEntry), { token: reviewer, headers: { 'If-Match': `"${ghEntry.revision}"` },
+                                                         body: { expires_at: exp.toISOString().replace('.000Z', 'Z') } });
+    assert.equal(p.status, 200, p.text);
+    ghEntry = p.json;
+    assert.equal(Date.parse(ghEntry.expires_at), exp.getTime());
+    assert.equal((await decide(mcp('get_issue'))).decision, 'allow');
+    await sleep(exp.getTime() - Date.now() + 100);
+    const after = await decide(mcp('get_issue'));
+    assert.equal(after.decision, 'deny');
+    assert.equal(after.reason, 'catalog');
+    assert.ok(['expired', 'not_approved'].includes(after.catalog.check), JSON.stringify(after));
+    const v = await version(A);
+    assert.ok(await waitFor(async () => (await decide(mcp('get_issue'))).catalog.check === 'not_approved', 5000),
+              'the expiry job drops the entry from the slice');
+    assert.ok(await version(A) > v || after.catalog.check === 'not_approved', 'the expiry bumped the version');
+    // Clearing the expiry brings it back.
+    const g = await s.api('GET', entryPath(ghEntry), { token: viewer });
+    const back = await s.api('PATCH', entryPath(ghEntry), { token: reviewer, headers: { 'If-Match': `"${g.json.revision}"` },
+                                                            body: { expires_at: null } });
+    assert.equal(back.status, 200, back.text);
+    ghEntry = back.json;
+    assert.equal((await decide(mcp('get_issue'))).decision, 'allow');
   });
 
   s.test('deny wins across scopes: the org-wide allow loses to eng\'s deny for alice only', async () => {
@@ -238,6 +380,23 @@ describe('evaluate', () => {
     const missing = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: { requests: [] } });
     assertProblem(missing, 400, 'validation_failed');
     assert.deepEqual(pointers(missing), ['/policy']);
+
+    // MCP: the draft's rules decide approved tools; the catalog still refuses the rest first.
+    const mcpDraft = {
+      schema: 'bulwark.policy/v1', name: 'No issue reading', mode: 'enforce', scope: { org_wide: true },
+      mcp: [{ id: 'no-get', decision: 'deny', actions: ['invoke_tool'], server: GH, tools: ['get_*'] },
+            { id: 'all', decision: 'allow', actions: ['invoke_tool'], server: '*', tools: ['*'] }],
+    };
+    const m = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
+      policy: mcpDraft, requests: [mcp('get_issue'), mcp('list_issues'), mcp('delete_repo'), mcp('get_issue', { server: 'io.example/unlisted' })] } });
+    assert.equal(m.status, 200, m.text);
+    const [get, list, del, unlisted] = m.json.decisions;
+    assert.deepEqual([get.decision, get.deciding_rule, get.catalog], ['deny', { policy_id: 'draft', revision: 0, rule_id: 'no-get' },
+                                                                       { check: 'approved', entry_id: ghEntry.id }]);
+    assert.deepEqual([list.decision, list.catalog.check], ['allow', 'approved']);
+    assert.deepEqual(list.matched.map((x) => x.rule_id).sort(), ['all', 'gh-read']);
+    assert.deepEqual(del, catalogDeny('tool_not_approved', ghEntry.id), 'the draft\'s allow does not lift a blocked tool');
+    assert.deepEqual(unlisted, catalogDeny('not_approved', null));
   });
 
   s.test('effective-policy: each applicable policy and why', async () => {

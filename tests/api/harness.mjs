@@ -192,13 +192,14 @@ export async function pgCluster (action)
 
 /* ---------------------------------------------------- sources of truth (C) */
 
-/** Rows of server/routes.c: [{method, pattern, handler, perm, jsonBody}]. */
+/** Rows of server/routes.c: [{method, pattern, handler, perm, jsonBody, bodyOptional}]. */
 export function parseRoutes ()
 {
   const src = fs.readFileSync(path.join(ROOT, 'server', 'routes.c'), 'utf8');
-  const re = /\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(true|false)\s*\}/g;
+  const re = /\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(true|false|BW_BODY_OPTIONAL)\s*\}/g;
   return [...src.matchAll(re)].map((m) => ({ method: m[1], pattern: m[2], handler: m[3],
-                                            perm: m[4], jsonBody: m[5] === 'true' }));
+                                            perm: m[4], jsonBody: m[5] !== 'false',
+                                            bodyOptional: m[5] === 'BW_BODY_OPTIONAL' }));
 }
 
 /** Rows of api/errors.def: [{name, code, status, title}] in registry order. */

@@ -27,6 +27,9 @@ const PERM_NAMES = {
   BW_PERM_AGENT_READ: 'agent.read',
   BW_PERM_AGENT_WRITE: 'agent.write',
   BW_PERM_KEY_WRITE: 'key.write',
+  BW_PERM_CATALOG_READ: 'catalog.read',
+  BW_PERM_CATALOG_REQUEST: 'catalog.request',
+  BW_PERM_CATALOG_REVIEW: 'catalog.review',
   BW_PERM_AGENT: 'agent',
 };
 
@@ -82,7 +85,7 @@ describe('api/openapi.yaml', () => {
         if (r.jsonBody)
           {
             assert.ok(o.op.requestBody, `${o.key} takes a JSON body: requestBody missing`);
-            assert.equal(o.op.requestBody.required, true, `${o.key}: requestBody.required`);
+            assert.equal(o.op.requestBody.required, !r.bodyOptional, `${o.key}: requestBody.required`);
             assert.deepEqual(Object.keys(o.op.requestBody.content), ['application/json'], `${o.key} body media types`);
             for (const s of ['413', '415', '400'])
               assert.ok(o.op.responses[s], `${o.key} takes a body: must declare ${s}`);
@@ -177,7 +180,7 @@ describe('api/openapi.yaml', () => {
       bad('Slug', slug);
     const token = { id: org.id, name: 'ci', role: 'viewer', prefix: 'bwk_abcdEFGH',
                     created_at: org.created_at, created_by: 'platform-admin', expires_at: null,
-                    last_used_at: null, revoked_at: null };
+                    last_used_at: null, revoked_at: null, user_id: null };
     ok('Token', token);
     ok('Token', { ...token, created_by: `token:${org.id}` });
     bad('Token', { ...token, secret: 'bwk_' + 'a'.repeat(43) });

@@ -473,7 +473,7 @@ describe('bulwark-agent end to end', () => {
     aU = newAgentDirs('au');
   });
 
-  s.test('command line: a bad flag value is named with its range before the usage; --help explains --read-only', async () => {
+  s.test('command line: a bad flag value is named with its range before the usage; --help explains the mcp options', async () => {
     const v = newAgentDirs('cli');
     for (const [args, want] of [
       [['run', '--wait', '999'], /^bulwark-agent run: --wait takes whole seconds from 0 to 60, not "999"\n/],
@@ -491,10 +491,15 @@ describe('bulwark-agent end to end', () => {
       }
     const help = await agent(v, ['--help']);
     assert.equal(help.code, 0, show(help));
-    assert.match(help.stdout, /--read-only \(mcp <server> <tool> only\): the tool is annotated read-only\n.*readOnlyHint/);
-    const ro = await agent(v, ['check', '--read-only', 'network', 'api.github.com', '443']);
+    assert.match(help.stdout, /mcp <server> \[<tool>\] \[--action A\]\n.*--image-digest sha256:HEX \| --url URL \|\n/);
+    assert.match(help.stdout, /Without a <tool>\n\s+the action is list_tools/);
+    // Annotations come from the approved catalog entry now, never from the command line.
+    const ro = await agent(v, ['check', '--read-only', 'mcp', 'io.github.github/github-mcp-server', 'get_issue']);
     assert.equal(ro.code, 2, show(ro));
-    assert.match(ro.stderr, /--read-only goes with mcp <server> <tool> only/);
+    assert.match(ro.stderr, /^bulwark-agent check: unknown option "--read-only"\n/);
+    const digest = await agent(v, ['check', '--image-digest', `sha256:${'a'.repeat(64)}`, 'network', 'api.github.com', '443']);
+    assert.equal(digest.code, 2, show(digest));
+    assert.match(digest.stderr, /go with mcp only/);
   });
 
   s.test('enroll: a wrong secret is refused; the right one stores credential, identity and keyset', async () => {
@@ -592,8 +597,9 @@ describe('bulwark-agent end to end', () => {
       [['filesystem', '~/.ssh/id_ed25519', 'read'], 1, `deny reason=rule ${rule('keys')}`],
       [['credentials', 'github-token', 'api.github.com'], 0, `allow reason=rule ${rule('gh-token')}`],
       [['credentials', 'github-token', 'evil.example'], 1, 'deny reason=default rule=none'],
-      [['mcp', 'io.github.github/github-mcp-server', 'get_issue'], 0, `allow reason=rule ${rule('gh-read')}`],
-      [['mcp', 'io.github.github/github-mcp-server', 'delete_repo'], 1, 'deny reason=default rule=none'],
+      // The org's catalog approves no server: the rule never gets a say (tests/e2e/catalog.test.mjs).
+      [['mcp', 'io.github.github/github-mcp-server', 'get_issue'], 1, 'deny reason=catalog catalog=not_approved rule=none'],
+      [['mcp', 'io.github.github/github-mcp-server', 'delete_repo'], 1, 'deny reason=catalog catalog=not_approved rule=none'],
     ];
     for (const [args, code, line] of cases)
       {
@@ -640,7 +646,7 @@ describe('bulwark-agent end to end', () => {
     assert.equal(rows[b], `${b + 1}|network|allow|gh|${v}|rule`);
     assert.equal(rows[b + 1], `${b + 2}|network|deny|-|${v}|default`);
     assert.equal(rows[b + 2], `${b + 3}|network|deny|no-private|${v}|rule`);
-    assert.equal(rows[b + 9], `${b + 10}|mcp|allow|gh-read|${v}|rule`);
+    assert.equal(rows[b + 9], `${b + 10}|mcp|deny|-|${v}|catalog`);
     const res = await s.psql(`SELECT resource::text FROM events WHERE agent_id = '${id1.agent_id}' AND seq = ${b + 4}`);
     assert.deepEqual(JSON.parse(res), { path: path.join(a1.home, 'src/x'), access: 'read' });
   });

@@ -3,12 +3,15 @@
  * parser, the decision request parser and the evaluator, with the
  * invariants of DESIGN §4 checked on every result.
  *
- * Input: a JSON object {"policy": P, "request": R} where P is one policy
- * document or an array of them and R one decision request or an array of
- * them.  Every request is evaluated against every policy that parsed, in
- * that order and reversed (the outcome must not change), then once more
- * with an unusable policy (NULL) among them.  Inputs that are not
- * such an object are still fed to both parsers as they are.
+ * Input: a JSON object {"policy": P, "request": R, "catalog"?: C,
+ * "now"?: N} where P is one policy document or an array of them, R one
+ * decision request or an array of them, C an approved catalog slice
+ * (lib/catalog.h; when it does not parse, the empty one) and N the time
+ * (Unix seconds, default 1767225600).  Every request is evaluated against
+ * every policy that parsed, in that order and reversed (the outcome must
+ * not change), then once more with an unusable policy (NULL) among them.
+ * Inputs that are not such an object are still fed to both parsers as
+ * they are.  tests/fuzz/fuzz_catalog.c covers the catalog's own parsers.
  *
  * Build and run: tests/fuzz/run.sh SECONDS.
  */
@@ -56,6 +59,20 @@ check_errors (const json_t *errors, size_t from, const char *prefix)
 static void
 check_result (const struct bw_decision_result *r, bool broken)
 {
+  /* step 1: a catalog denial comes before any rule, a broken policy included */
+  bool catalog_denied = BW_CATALOG_UNCHECKED != r->catalog && BW_CATALOG_APPROVED != r->catalog;
+  CHECK ((BW_CATALOG_UNCHECKED == r->catalog) == (NULL == r->catalog_entry)
+         || BW_CATALOG_NOT_APPROVED == r->catalog);
+  if (catalog_denied)
+    {
+      CHECK (BW_DECISION_DENY == r->decision && BW_REASON_CATALOG == r->reason);
+      CHECK (-1 == r->deciding && 0 == r->nmatched && !r->would_deny);
+      json_t *j = bw_decision_result_json (r);
+      CHECK (NULL != j && NULL != json_object_get (j, "catalog"));
+      json_decref (j);
+      return;
+    }
+  CHECK (BW_REASON_CATALOG != r->reason);
   bool enforce_deny = false, enforce_approval = false, audit_deny = false;
   CHECK (r->nmatched <= BW_MATCHED_MAX);
   CHECK (r->deciding >= -1 && r->deciding < (int) r->nmatched);
@@ -135,6 +152,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       pv[0] = rv[0] = in;
       np = nr = 1;
     }
+  const json_t *cv = json_is_object (in) ? json_object_get (in, "catalog") : NULL;
+  const json_t *nv = json_is_object (in) ? json_object_get (in, "now") : NULL;
+  int64_t now = json_is_integer (nv) ? (int64_t) json_integer_value (nv) : 1767225600;
+  char why[128];
+  struct bw_catalog *cat = (NULL != cv) ? bw_catalog_parse (cv, why, sizeof (why)) : NULL;
+  CHECK (NULL == cv || NULL != cat || '\0' != why[0]);
   json_t *errors = json_array ();
   struct bw_policy_ref refs[FUZZ_ITEMS_MAX + 1];
   size_t nrefs = 0;
@@ -166,23 +189,30 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
       struct bw_decision_result res, rev;
       struct bw_policy_ref reversed[FUZZ_ITEMS_MAX];
-      bw_evaluate (refs, nrefs, NULL, 0, r, &res);
+      bw_evaluate (refs, nrefs, cat, now, r, &res);
       check_result (&res, false);
       /* The order policies come in changes which rule is named, never the outcome. */
       for (size_t k = 0; k < nrefs; k++)
         reversed[k] = refs[nrefs - 1 - k];
-      bw_evaluate (reversed, nrefs, NULL, 0, r, &rev);
+      bw_evaluate (reversed, nrefs, cat, now, r, &rev);
       check_result (&rev, false);
       CHECK (res.decision == rev.decision && res.reason == rev.reason);
       CHECK (res.would_deny == rev.would_deny || res.matched_truncated || rev.matched_truncated);
       CHECK (res.nmatched == rev.nmatched);
+      CHECK (res.catalog == rev.catalog && res.catalog_entry == rev.catalog_entry);
+      /* without a catalog, no MCP server is approved */
+      bw_evaluate (refs, nrefs, NULL, now, r, &rev);
+      check_result (&rev, false);
+      CHECK (BW_CATALOG_UNCHECKED == rev.catalog || BW_CATALOG_NOT_APPROVED == rev.catalog);
+      CHECK (BW_CATALOG_UNCHECKED == rev.catalog || BW_DECISION_DENY == rev.decision);
       refs[nrefs] = (struct bw_policy_ref){ .policy = NULL, .policy_id = "broken", .revision = 0 };
-      bw_evaluate (refs, nrefs + 1, NULL, 0, r, &res);
+      bw_evaluate (refs, nrefs + 1, cat, now, r, &res);
       check_result (&res, true);
       bw_decision_request_free (r);
     }
   for (size_t i = 0; i < nrefs; i++)
     bw_policy_free ((struct bw_policy *) refs[i].policy);
+  bw_catalog_free (cat);
   json_decref (errors);
   json_decref (in);
   return 0;

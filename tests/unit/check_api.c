@@ -75,6 +75,8 @@ START_TEST (test_error_contract_codes)
     { BW_E_AGENT_DISABLED, "agent_disabled", 403 },
     { BW_E_ENROLL_SECRET_INVALID, "enroll_secret_invalid", 401 },
     { BW_E_TOO_MANY_REQUESTS, "too_many_requests", 429 },
+    { BW_E_INVALID_TRANSITION, "invalid_transition", 409 },
+    { BW_E_CATALOG_ENTRY_EXISTS, "catalog_entry_exists", 409 },
   };
   /* every code of the registry is one the contract names */
   ck_assert_uint_eq (sizeof (want) / sizeof (want[0]), BW_E__COUNT);
@@ -126,6 +128,9 @@ static const struct
   { BW_PERM_AGENT_READ, "agent.read", { true, true, true, true, true } },
   { BW_PERM_AGENT_WRITE, "agent.write", { true, true, false, false, false } },
   { BW_PERM_KEY_WRITE, "key.write", { true, false, false, false, false } },
+  { BW_PERM_CATALOG_READ, "catalog.read", { true, true, true, true, true } },
+  { BW_PERM_CATALOG_REQUEST, "catalog.request", { true, true, true, true, true } },
+  { BW_PERM_CATALOG_REVIEW, "catalog.review", { true, false, true, false, false } },
 };
 
 START_TEST (test_permission_table)

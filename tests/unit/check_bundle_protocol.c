@@ -1742,6 +1742,85 @@ START_TEST (test_bundle_policy_limit)
 }
 END_TEST
 
+/* The bundle's approved catalog slice (lib/catalog.h) is parsed with it and
+   decides MCP requests; a malformed slice refuses the whole bundle. */
+#define CAT_DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define CAT_SHA "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define CAT_ENTRY(name)                                                                           \
+  "{\"id\":\"" PID2 "\",\"identity\":{\"image\":\"ghcr.io/o/n\",\"image_digest\":\"" CAT_DIGEST \
+  "\"},\"inputs\":[],\"kind\":\"image\",\"name\":\"" name "\",\"tools\":[{\"annotations\":{\"" \
+  "readOnlyHint\":true},\"description_sha256\":\"" CAT_SHA "\",\"name\":\"get\"}],"              \
+  "\"version\":\"1.0.0\"}"
+#define POLICY_MCP                                                                             \
+  "{\"mcp\":[{\"actions\":[\"invoke_tool\"],\"decision\":\"allow\",\"id\":\"ro\",\"server\":" \
+  "\"*\",\"when\":{\"read_only\":true}}],\"mode\":\"enforce\",\"name\":\"t\",\"schema\":"    \
+  "\"bulwark.policy/v1\",\"scope\":{\"org_wide\":true}}"
+#define CAT_BUNDLE(catalog)                                                                     \
+  "{\"catalog\":" catalog ",\"org\":\"" ORG "\",\"policies\":[{\"document\":" POLICY_MCP         \
+  ",\"id\":\"" PID1 "\",\"revision\":1}],\"schema\":\"bulwark.bundle/v1\",\"settings\":" SETTINGS \
+  ",\"version\":3}"
+
+START_TEST (test_bundle_catalog)
+{
+  char why[96] = "x";
+  struct bw_bundle *b = parse (CAT_BUNDLE ("[" CAT_ENTRY ("io.example/srv") "]"), why);
+  ck_assert_msg (NULL != b, "%s", why);
+  ck_assert_ptr_nonnull (b->catalog);
+  ck_assert_uint_eq (bw_catalog_size (b->catalog), 1);
+
+  const char *const reqs[] = {
+    "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.example/srv\","
+    "\"tool\":\"get\",\"identity\":{\"image_digest\":\"" CAT_DIGEST "\"},\"description_sha256\":\""
+    CAT_SHA "\"}}",
+    "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.example/srv\","
+    "\"tool\":\"get\",\"identity\":{\"image_digest\":\"sha256:" CAT_SHA "\"},"
+    "\"description_sha256\":\"" CAT_SHA "\"}}",
+    "{\"surface\":\"mcp\",\"action\":\"invoke_tool\",\"resource\":{\"server\":\"io.example/other\","
+    "\"tool\":\"get\",\"identity\":{\"image_digest\":\"" CAT_DIGEST "\"},\"description_sha256\":\""
+    CAT_SHA "\"}}",
+  };
+  const enum bw_catalog_check checks[]
+    = { BW_CATALOG_APPROVED, BW_CATALOG_IDENTITY_MISMATCH, BW_CATALOG_NOT_APPROVED };
+  for (size_t i = 0; i < sizeof (reqs) / sizeof (reqs[0]); i++)
+    {
+      json_t *errors = json_array ();
+      json_t *rq = json_loads (reqs[i], 0, NULL);
+      struct bw_decision_request *req = bw_decision_request_parse (rq, "", errors);
+      struct bw_decision_result r;
+      ck_assert_ptr_nonnull (req);
+      bw_evaluate (b->refs, b->n, b->catalog, 1767225600, req, &r);
+      ck_assert_int_eq (r.catalog, checks[i]);
+      ck_assert_int_eq (r.decision, 0 == i ? BW_DECISION_ALLOW : BW_DECISION_DENY);
+      ck_assert_int_eq (r.reason, 0 == i ? BW_REASON_RULE : BW_REASON_CATALOG);
+      bw_decision_request_free (req);
+      json_decref (rq);
+      json_decref (errors);
+    }
+  bw_bundle_free (b);
+
+  /* empty: a catalog all the same, every MCP server unapproved */
+  b = parse (CAT_BUNDLE ("[]"), why);
+  ck_assert_msg (NULL != b, "%s", why);
+  ck_assert_ptr_nonnull (b->catalog);
+  ck_assert_uint_eq (bw_catalog_size (b->catalog), 0);
+  bw_bundle_free (b);
+
+  /* malformed slices refuse the bundle */
+  const char *const bad[] = {
+    CAT_BUNDLE ("[{}]"),
+    CAT_BUNDLE ("[5]"),
+    CAT_BUNDLE ("[" CAT_ENTRY ("io.example/b") "," CAT_ENTRY ("io.example/a") "]"),
+    CAT_BUNDLE ("[" CAT_ENTRY ("srv") "]"),
+  };
+  for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
+    {
+      b = parse (bad[i], why);
+      ck_assert_msg (NULL == b, "accepted %s", bad[i]);
+      ck_assert_msg (0 == strncmp (why, "catalog entry ", 14), "%s: %s", bad[i], why);
+    }
+}
+END_TEST
+
 START_TEST (test_bundle_refusals)
 {
 #define B(schema, org, version, policies, catalog, settings, extra)                       \
@@ -1889,6 +1968,7 @@ bundle_protocol_suite (void)
   tcase_add_test (tc, test_bundle_parse_ok);
   tcase_add_test (tc, test_bundle_policy_limit);
   tcase_add_test (tc, test_bundle_refusals);
+  tcase_add_test (tc, test_bundle_catalog);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -7,6 +7,11 @@
  *
  * Table JSON is written with ' standing for " so it stays readable; no
  * case needs a literal '.
+ *
+ * MCP requests, and credentials toward MCP servers, pass the catalog step
+ * first (DESIGN §4 step 1; tests/unit/check_catalog.c covers it): the
+ * tables here run with an approved slice that lets them through to the
+ * rules, built from the request (see mcp_case and cred_case).
  */
 #include "config.h"
 #include <check.h>
@@ -102,6 +107,29 @@ request_ok (const char *text)
   json_decref (errors);
   json_decref (req);
   return r;
+}
+
+/* What the catalog of MCP rows pins (DESIGN §5). */
+#define HEX16 "0123456789abcdef"
+#define DIGEST "sha256:" HEX16 HEX16 HEX16 HEX16
+#define DESC_SHA "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+/** The time decisions are made at (Unix seconds). */
+#define NOW ((int64_t) 1767225600)
+/** The id of every test catalog entry. */
+#define ENTRY_ID "9b2f6c1e-4d3a-4e5b-8c7d-0a1b2c3d4e5f"
+
+/** Parse approved slice @a slice (stolen); it must be valid. */
+static struct bw_catalog *
+catalog_ok (json_t *slice)
+{
+  char why[256] = "";
+  struct bw_catalog *c;
+
+  ck_assert_ptr_nonnull (slice);
+  c = bw_catalog_parse (slice, why, sizeof (why));
+  ck_assert_msg (NULL != c, "catalog rejected (%s): %s", why, show (slice));
+  json_decref (slice);
+  return c;
 }
 
 /** Document @a doc (borrowed) must be rejected with an error at @a pointer. */
@@ -245,6 +273,24 @@ check_result (const struct bw_decision_result *r, const struct expect *want,
       ck_assert_str_eq (json_string_value (json_object_get (dr, "rule_id")), d->rule_id);
       ck_assert_int_eq (json_integer_value (json_object_get (dr, "revision")), d->revision);
     }
+  if (BW_CATALOG_UNCHECKED == r->catalog)
+    ck_assert_msg (NULL == json_object_get (j, "catalog"), "%s: catalog in %s", what, show (j));
+  else
+    {
+      json_t *cj = json_object_get (j, "catalog");
+
+      ck_assert_msg (NULL != cj, "%s: no catalog in %s", what, show (j));
+      ck_assert_str_eq (json_string_value (json_object_get (cj, "check")),
+                        bw_catalog_check_name (r->catalog));
+      if (NULL == r->catalog_entry)
+        ck_assert (json_is_null (json_object_get (cj, "entry_id")));
+      else
+        ck_assert_str_eq (json_string_value (json_object_get (cj, "entry_id")), r->catalog_entry);
+    }
+  ck_assert_msg ((BW_REASON_CATALOG == r->reason)
+                   == (BW_CATALOG_UNCHECKED != r->catalog && BW_CATALOG_APPROVED != r->catalog),
+                 "%s: reason %s with catalog %s", what, bw_reason_name (r->reason),
+                 bw_catalog_check_name (r->catalog));
   m = json_object_get (j, "matched");
   ck_assert (json_is_array (m));
   ck_assert_uint_eq (json_array_size (m), r->nmatched);
@@ -265,8 +311,11 @@ check_result (const struct bw_decision_result *r, const struct expect *want,
   json_decref (j);
 }
 
+/** The approved catalog decide () runs with (set up by the precedence test). */
+static const struct bw_catalog *prec_catalog;
+
 /** Evaluate request text @a req against policy texts @a docs (NULL-ended, at
-    most 4) and check the outcome. */
+    most 4) and the approved slice prec_catalog, and check the outcome. */
 static void
 decide (const char *const *docs, const char *req, const struct expect *want)
 {
@@ -290,7 +339,7 @@ decide (const char *const *docs, const char *req, const struct expect *want)
           += snprintf (what + len, sizeof (what) - (size_t) len, "\n  %s: %s", pol_ids[n], docs[n]);
     }
   memset (&res, 0xa5, sizeof (res)); /* no field may be left unset */
-  bw_evaluate (refs, n, NULL, 0, r, &res);
+  bw_evaluate (refs, n, prec_catalog, NOW, r, &res);
   check_result (&res, want, modes, n, what);
   for (size_t i = 0; i < n; i++)
     bw_policy_free ((struct bw_policy *) refs[i].policy);
@@ -318,6 +367,17 @@ decide (const char *const *docs, const char *req, const struct expect *want)
 
 /* ---- single-rule matcher tables ---- */
 
+/** The surface named @a s ("network", ...). */
+static enum bw_surface
+surface_of (const char *s)
+{
+  for (int i = BW_SURFACE_NETWORK; i <= BW_SURFACE_MCP; i++)
+    if (0 == strcmp (s, bw_surface_name ((enum bw_surface) i)))
+      return (enum bw_surface) i;
+  ck_abort_msg ("no surface %s", s);
+  return BW_SURFACE_NETWORK;
+}
+
 /** How a single-rule row comes out. */
 enum want
 {
@@ -325,23 +385,26 @@ enum want
   N,        /**< no match: default deny */
   BAD_RULE, /**< the rule is rejected at the table's rule pointer */
   BAD_REQ,  /**< the request is rejected at the table's request pointer */
+  C,        /**< the catalog step denies: no rule looked at */
 };
 
 /**
  * One policy holding @a rule (stolen; "id" and "decision" are added) under
- * @a surface, evaluated against @a req (stolen).  @a rule_ptr and @a req_ptr
+ * @a surface, evaluated against @a req (stolen) and the approved catalog
+ * slice @a slice (stolen; NULL for none) at NOW.  @a rule_ptr and @a req_ptr
  * are the pointers of the BAD_RULE and BAD_REQ errors.  @a decision is the
  * rule's decision ("allow" or "deny").
  */
 static void
-run_single (const char *surface, json_t *rule, json_t *req, enum want want, const char *rule_ptr,
-            const char *req_ptr, const char *decision)
+run_single_cat (const char *surface, json_t *rule, json_t *req, json_t *slice, enum want want,
+                const char *rule_ptr, const char *req_ptr, const char *decision)
 {
   json_t *doc, *errors = json_array ();
   struct bw_policy *p;
   struct bw_decision_request *r;
   struct bw_policy_ref ref;
   struct bw_decision_result res;
+  struct bw_catalog *cat;
   enum bw_policy_mode mode = BW_MODE_ENFORCE;
   struct expect e = { BW_DECISION_DENY, BW_REASON_DEFAULT, NULL, false, "" };
   char what[2 * SHOW_MAX + 32];
@@ -372,8 +435,9 @@ run_single (const char *surface, json_t *rule, json_t *req, enum want want, cons
   ref.policy = p;
   ref.policy_id = "p0";
   ref.revision = 1;
+  cat = (NULL != slice) ? catalog_ok (json_incref (slice)) : NULL;
   memset (&res, 0xa5, sizeof (res));
-  bw_evaluate (&ref, 1, NULL, 0, r, &res);
+  bw_evaluate (&ref, 1, cat, NOW, r, &res);
   if (M == want)
     {
       e.decision = 0 == strcmp (decision, "allow") ? BW_DECISION_ALLOW : BW_DECISION_DENY;
@@ -381,13 +445,28 @@ run_single (const char *surface, json_t *rule, json_t *req, enum want want, cons
       e.deciding = "p0/r";
       e.matched = "p0/r";
     }
+  else if (C == want)
+    e.reason = BW_REASON_CATALOG;
   check_result (&res, &e, &mode, 1, what);
+  if (C != want && (BW_SURFACE_MCP == surface_of (surface) || NULL != slice))
+    ck_assert_msg (BW_CATALOG_APPROVED == res.catalog, "%s: catalog %s", what,
+                   bw_catalog_check_name (res.catalog));
+  bw_catalog_free (cat);
   bw_decision_request_free (r);
   bw_policy_free (p);
 done:
+  json_decref (slice);
   json_decref (req);
   json_decref (doc);
   json_decref (errors);
+}
+
+/** run_single_cat without a catalog: the surfaces the catalog step never looks at. */
+static void
+run_single (const char *surface, json_t *rule, json_t *req, enum want want, const char *rule_ptr,
+            const char *req_ptr, const char *decision)
+{
+  run_single_cat (surface, rule, req, NULL, want, rule_ptr, req_ptr, decision);
 }
 
 /* Long DNS names: labels of 60..64 bytes, names of 253 and 254 bytes. */
@@ -1050,7 +1129,8 @@ static const struct
   { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'other','host':'api.github.com'}", N, NULL },
   { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'GH','host':'api.github.com'}", N, NULL },
   { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'gh2','host':'api.github.com'}", N, NULL },
-  { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'gh','mcp_server':'api.github.com'}", N, NULL },
+  /* no catalog entry can have that name: the catalog step denies */
+  { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'gh','mcp_server':'api.github.com'}", C, NULL },
   { "{'credential':'gh','to_hosts':['**.github.com']}", "{'credential':'gh','host':'uploads.api.github.com'}", M, NULL },
   { "{'credential':'gh','to_hosts':['**.github.com']}", "{'credential':'gh','host':'github.com'}", N, NULL },
   { "{'credential':'gh','to_hosts':['**.github.com']}", "{'credential':'gh','host':'evilgithub.com'}", N, NULL },
@@ -1090,16 +1170,30 @@ static const struct
 };
 /* clang-format on */
 
+/* A credential toward an MCP server passes the catalog step when the
+   server's approved entry binds it to a secret input: M and N rows run with
+   such an entry, so the rules decide. */
 static void
 cred_case (int i, const char *decision)
 {
-  json_t *req = json_pack ("{s:s,s:s,s:o}", "surface", "credentials", "action", "use", "resource",
-                           load (cred_table[i].request));
+  json_t *res = load (cred_table[i].request);
+  const char *server = json_string_value (json_object_get (res, "mcp_server"));
+  const char *cred = json_string_value (json_object_get (res, "credential"));
+  enum want want = cred_table[i].want;
+  json_t *slice = NULL;
+
+  if (NULL != server && (M == want || N == want))
+    slice = json_pack ("[{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:b, s:s}], s:[]}]", "id",
+                       ENTRY_ID, "name", server, "version", "1.0.0", "kind", "image", "identity",
+                       "image", "ghcr.io/t/s", "image_digest", DIGEST, "inputs", "name", "TOKEN",
+                       "secret", 1, "credential", cred, "tools");
+  json_t *req
+    = json_pack ("{s:s,s:s,s:o}", "surface", "credentials", "action", "use", "resource", res);
 
   const char *bad = cred_table[i].bad;
 
-  run_single ("credentials", load (cred_table[i].rule), req, cred_table[i].want,
-              bad ? bad : "/credentials/0/to_hosts/0", bad ? bad : "/resource/host", decision);
+  run_single_cat ("credentials", load (cred_table[i].rule), req, slice, want,
+                  bad ? bad : "/credentials/0/to_hosts/0", bad ? bad : "/resource/host", decision);
 }
 
 START_TEST (test_cred_allow)
@@ -1160,23 +1254,23 @@ static const struct
   { "{'actions':['read_resource','get_prompt'],'server':'" GH "'}", "read_resource", "{'server':'" GH "'}", M, NULL },
   { "{'actions':['read_resource','get_prompt'],'server':'" GH "'}", "list_tools", "{'server':'" GH "'}", N, NULL },
   { "{'actions':['list_tools'],'server':'" GH "'}", "list_tools", "{'server':'" GH "'}", M, NULL },
-  /* when.read_only against the tool's annotations (absent: not read-only) */
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue','annotations':{'read_only':false}}", M, NULL },
+  /* when.read_only against the approved tool's annotations in the catalog (absent: not read-only) */
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue','annotations':{'readOnlyHint':false}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue'}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false}}", "invoke_tool", "{'server':'" GH "','tool':'get_issue','annotations':{'read_only':true}}", N, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_issue','annotations':{'read_only':true}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':true}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue','annotations':{'read_only':false}}", N, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false}}", "invoke_tool", "{'server':'" GH "','tool':'get_issue','annotations':{'readOnlyHint':true}}", N, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_issue','annotations':{'readOnlyHint':true}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':true}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue','annotations':{'readOnlyHint':false}}", N, NULL },
   { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':true}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue'}", N, NULL },
   { "{'actions':['invoke_tool'],'server':'*','when':{}}", "invoke_tool", "{'server':'" GH "','tool':'create_issue'}", BAD_RULE, "/mcp/0/when" },
-  /* when.destructive against the destructive annotation (absent: true unless read-only) */
+  /* when.destructive against the approved tool's destructiveHint (absent: true unless read-only) */
   { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'delete_repo'}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'read_only':true}}", N, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'read_only':true,'destructive':true}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'delete_repo','annotations':{'destructive':true}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'destructive':false}}", N, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':false}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'destructive':false}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false,'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'read_only':false,'destructive':true}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false,'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'read_only':false,'destructive':false}}", N, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'readOnlyHint':true}}", N, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'readOnlyHint':true,'destructiveHint':true}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'delete_repo','annotations':{'destructiveHint':true}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'destructiveHint':false}}", N, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'destructive':false}}", "invoke_tool", "{'server':'" GH "','tool':'get_repo','annotations':{'destructiveHint':false}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false,'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'readOnlyHint':false,'destructiveHint':true}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'*','when':{'read_only':false,'destructive':true}}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'readOnlyHint':false,'destructiveHint':false}}", N, NULL },
   /* tools and when describe tool calls only */
   { "{'actions':['invoke_tool','register'],'server':'*','tools':['x']}", "invoke_tool", "{'server':'" GH "','tool':'x'}", BAD_RULE, "/mcp/0/tools" },
   { "{'actions':['list_tools'],'server':'*','when':{'read_only':true}}", "list_tools", "{'server':'" GH "'}", BAD_RULE, "/mcp/0/when" },
@@ -1194,28 +1288,103 @@ static const struct
   { "{'actions':['invoke_tool'],'server':'*'}", "invoke_tool", "{'server':'" GH "'}", BAD_REQ, "/resource/tool" },
   { "{'actions':['register'],'server':'*'}", "register", "{'server':'" GH "','tool':'x'}", BAD_REQ, "/resource/tool" },
   { "{'actions':['register'],'server':'*'}", "register", "{'server':'" GH "','annotations':{'read_only':true}}", BAD_REQ, "/resource/annotations" },
-  { "{'actions':['invoke_tool'],'server':'*'}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'readOnlyHint':true}}", BAD_REQ, "/resource/annotations/readOnlyHint" },
-  /* the pinned identity is for the catalog step; rules do not look at it */
+  /* a request carries no annotations: the catalog's are used */
+  { "{'actions':['invoke_tool'],'server':'*'}", "invoke_tool", "{'server':'" GH "','tool':'x','annotations':{'readOnlyHint':true}}", BAD_REQ, "/resource/annotations" },
+  { "{'actions':['invoke_tool'],'server':'*'}", "invoke_tool", "{'server':'" GH "','tool':'x','description_sha256':'ABC'}", BAD_REQ, "/resource/description_sha256" },
+  { "{'actions':['invoke_tool'],'server':'*'}", "invoke_tool", "{'server':'" GH "','tool':'x','description_sha256':'" HEX16 HEX16 HEX16 "0123456789ABCDEF'}", BAD_REQ, "/resource/description_sha256" },
+  { "{'actions':['register'],'server':'*'}", "register", "{'server':'" GH "','description_sha256':'" DESC_SHA "'}", BAD_REQ, "/resource/description_sha256" },
+  /* the pinned identity is for the catalog step (approved here); rules do not look at it */
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'image_digest':'sha256:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://mcp.example.com/'}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'package':'gh-mcp','version':'1.2.3'}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'image_digest':'sha256:xyz'}}", BAD_REQ, "/resource/identity/image_digest" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'ftp://x'}}", BAD_REQ, "/resource/identity/url" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a','package':'p'}}", BAD_REQ, "/resource/identity" },
-  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a','version':'1'}}", BAD_REQ, "/resource/identity/version" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'HTTPS://MCP.Example.COM/Path','version':'1.2'}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'package':'gh-mcp','version':'1.2.3','sha256':'" DESC_SHA "'}}", M, NULL },
+  { "{'actions':['list_tools'],'server':'" GH "'}", "list_tools", "{'server':'" GH "','identity':{'image_digest':'" DIGEST "','version':'2.0.0'}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a','sha256':'" DESC_SHA "'}}", BAD_REQ, "/resource/identity/sha256" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://user@a/'}}", BAD_REQ, "/resource/identity/url" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a/#frag'}}", BAD_REQ, "/resource/identity/url" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a b/'}}", BAD_REQ, "/resource/identity/url" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'image_digest':'" DIGEST "','sha256':'" DESC_SHA "'}}", BAD_REQ, "/resource/identity/sha256" },
 };
 /* clang-format on */
+
+/**
+ * An approved slice that lets MCP resource @a res (changed) through the
+ * catalog step: an entry of its server pinning the identity it names (an
+ * image digest when it names none, then added to @a res), holding its tool
+ * with a description hash (added to @a res) and the "annotations" the row
+ * gives, which are moved out of @a res: a request carries none, the
+ * approved tool's are what "when" sees.
+ */
+static json_t *
+approve (json_t *res)
+{
+  const char *server = json_string_value (json_object_get (res, "server"));
+  const char *tool = json_string_value (json_object_get (res, "tool"));
+  json_t *id = json_object_get (res, "identity");
+  json_t *ann = json_object_get (res, "annotations");
+  json_t *entry = json_pack ("{s:s, s:s, s:s, s:[], s:[]}", "id", ENTRY_ID, "name", server,
+                             "version", "1.0.0", "inputs", "tools");
+  const char *version;
+
+  if (NULL == id)
+    {
+      json_object_set_new (res, "identity", json_pack ("{s:s}", "image_digest", DIGEST));
+      id = json_object_get (res, "identity");
+    }
+  version = json_string_value (json_object_get (id, "version"));
+  if (NULL != json_object_get (id, "image_digest"))
+    json_object_set_new (entry, "identity",
+                         json_pack ("{s:s, s:O}", "image", "ghcr.io/t/s", "image_digest",
+                                    json_object_get (id, "image_digest")));
+  else if (NULL != json_object_get (id, "url"))
+    json_object_set_new (entry, "identity",
+                         json_pack ("{s:O, s:s}", "url", json_object_get (id, "url"), "transport",
+                                    "streamable-http"));
+  else
+    {
+      json_t *pk = json_pack ("{s:s, s:O, s:s}", "registry_type", "npm", "package",
+                              json_object_get (id, "package"), "version",
+                              NULL != version ? version : "1.0.0");
+      if (NULL != json_object_get (id, "sha256"))
+        json_object_set (pk, "sha256", json_object_get (id, "sha256"));
+      json_object_set_new (entry, "identity", pk);
+      version = NULL;
+    }
+  json_object_set_new (entry, "kind",
+                       json_string (NULL != json_object_get (id, "image_digest") ? "image"
+                                    : NULL != json_object_get (id, "url")        ? "remote"
+                                                                                 : "package"));
+  if (NULL != version)
+    json_object_set_new (entry, "version", json_string (version));
+  if (NULL != tool)
+    {
+      json_array_append_new (json_object_get (entry, "tools"),
+                             json_pack ("{s:s, s:s, s:o}", "name", tool, "description_sha256",
+                                        DESC_SHA, "annotations",
+                                        NULL != ann ? json_incref (ann) : json_object ()));
+      json_object_set_new (res, "description_sha256", json_string (DESC_SHA));
+    }
+  json_object_del (res, "annotations");
+  return json_pack ("[o]", entry);
+}
 
 static void
 mcp_case (int i, const char *decision)
 {
+  json_t *res = load (mcp_table[i].resource);
+  enum want want = mcp_table[i].want;
+  json_t *slice = (M == want || N == want) ? approve (res) : NULL;
   json_t *req = json_pack ("{s:s,s:s,s:o}", "surface", "mcp", "action", mcp_table[i].action,
-                           "resource", load (mcp_table[i].resource));
+                           "resource", res);
 
   const char *bad = mcp_table[i].bad;
 
-  run_single ("mcp", load (mcp_table[i].rule), req, mcp_table[i].want, bad ? bad : "/mcp/0/server",
-              bad ? bad : "/resource/server", decision);
+  run_single_cat ("mcp", load (mcp_table[i].rule), req, slice, want,
+                  bad ? bad : "/mcp/0/server", bad ? bad : "/resource/server", decision);
 }
 
 START_TEST (test_mcp_allow)
@@ -1233,6 +1402,17 @@ END_TEST
 /* ---- precedence: several rules and policies ---- */
 
 #define X_COM CONNECT ("x.example.com", 443)
+/* The approved slice of the precedence rows: GH with get_issue read-only,
+   create_issue not, get_secret without annotations (the MCP defaults). */
+#define PREC_TOOL(name, ann) "{'name':'" name "','description_sha256':'" DESC_SHA "','annotations':" ann "}"
+#define PREC_SLICE                                                                            \
+  "[{'id':'" ENTRY_ID "','name':'" GH "','version':'1.0.0','kind':'image','identity':{'image':" \
+  "'ghcr.io/github/github-mcp-server','image_digest':'" DIGEST "'},'inputs':[],'tools':["     \
+  PREC_TOOL ("create_issue", "{'readOnlyHint':false}") ","                                    \
+  PREC_TOOL ("get_issue", "{'readOnlyHint':true}") "," PREC_TOOL ("get_secret", "{}") "]}]"
+#define MCPREQ(tool)                                                                          \
+  "{'surface':'mcp','action':'invoke_tool','resource':{'server':'" GH "','tool':'" tool "',"  \
+  "'identity':{'image_digest':'" DIGEST "'},'description_sha256':'" DESC_SHA "'}}"
 #define ALLOW (BW_DECISION_ALLOW)
 #define DENY (BW_DECISION_DENY)
 #define RA (BW_DECISION_REQUIRE_APPROVAL)
@@ -1397,22 +1577,27 @@ static const struct
   { { ENF ("'credentials':[{'id':'gh','decision':'allow','credential':'gh','to_hosts':['api.github.com']}]") },
     "{'surface':'credentials','action':'use','resource':{'credential':'gh','host':'evil.com'}}",
     { DENY, DEFAULT, NULL, false, "" } },
-  /* mcp: the DESIGN example, reads allowed, writes need approval */
+  /* mcp: the DESIGN example, reads allowed, writes need approval (read-only as PREC_SLICE says) */
   { { ENF ("'mcp':[{'id':'gh-read','decision':'allow','actions':['invoke_tool'],'server':'" GH "','tools':['get_*','list_*']},{'id':'confirm-writes','decision':'require_approval','actions':['invoke_tool'],'server':'*','when':{'read_only':false}}]") },
-    "{'surface':'mcp','action':'invoke_tool','resource':{'server':'" GH "','tool':'get_issue','annotations':{'read_only':true}}}",
+    MCPREQ ("get_issue"),
     { ALLOW, RULE, "p0/gh-read", false, "p0/gh-read" } },
   { { ENF ("'mcp':[{'id':'gh-read','decision':'allow','actions':['invoke_tool'],'server':'" GH "','tools':['get_*','list_*']},{'id':'confirm-writes','decision':'require_approval','actions':['invoke_tool'],'server':'*','when':{'read_only':false}}]") },
-    "{'surface':'mcp','action':'invoke_tool','resource':{'server':'" GH "','tool':'create_issue','annotations':{'read_only':false}}}",
+    MCPREQ ("create_issue"),
     { RA, RULE, "p0/confirm-writes", false, "p0/confirm-writes" } },
   { { ENF ("'mcp':[{'id':'gh-read','decision':'allow','actions':['invoke_tool'],'server':'" GH "','tools':['get_*','list_*']},{'id':'confirm-writes','decision':'require_approval','actions':['invoke_tool'],'server':'*','when':{'read_only':false}}]") },
-    "{'surface':'mcp','action':'invoke_tool','resource':{'server':'" GH "','tool':'get_secret'}}",
+    MCPREQ ("get_secret"),
     { RA, RULE, "p0/confirm-writes", false, "p0/gh-read p0/confirm-writes" } },
 };
 /* clang-format on */
 
 START_TEST (test_precedence)
 {
+  struct bw_catalog *c = catalog_ok (load (PREC_SLICE));
+
+  prec_catalog = c;
   decide (prec_table[_i].docs, prec_table[_i].req, &prec_table[_i].want);
+  prec_catalog = NULL;
+  bw_catalog_free (c);
 }
 END_TEST
 
@@ -1726,7 +1911,10 @@ static const struct
   { "{'surface':'mcp','action':'invoke_tool','resource':{'server':5,'tool':'t'}}", "/resource/server" },
   { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':5}}", "/resource/tool" },
   { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':'t','identity':'x'}}", "/resource/identity" },
-  { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':'t','annotations':{'read_only':'yes'}}}", "/resource/annotations/read_only" },
+  { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':'t','annotations':{'read_only':true}}}", "/resource/annotations" },
+  { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':'t','description_sha256':5}}", "/resource/description_sha256" },
+  { "{'surface':'mcp','action':'invoke_tool','resource':{'server':'s','tool':'t','description_sha256':null}}", "/resource/description_sha256" },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'s','description_sha256':'" DESC_SHA "'}}", "/resource/description_sha256" },
 };
 /* clang-format on */
 

@@ -10,7 +10,8 @@
  * catalog slice the bundle carries (DESIGN §4 step 1): the identity and the
  * tool description the command line gives are what the catalog compares,
  * so a client that runs another image or sees a changed description is
- * denied, and an approval whose expires_at has passed is denied by this
+ * denied (and so is a credential asked for by a process that does not name
+ * the approved identity), and an approval whose expires_at has passed is denied by this
  * clock, whether or not a new bundle has arrived.
  */
 #include "config.h"
@@ -91,19 +92,25 @@ request_path (const char *p)
   return j;
 }
 
-/* Whether any option of the mcp surface was given. */
+/* Whether any identity option was given (mcp, credentials toward an MCP server). */
 static bool
-any_mcp_option (const struct ag_check_options *o)
+any_identity_option (const struct ag_check_options *o)
 {
-  return NULL != o->action || NULL != o->image_digest || NULL != o->url || NULL != o->package
-         || NULL != o->package_version || NULL != o->sha256 || NULL != o->version
-         || NULL != o->description || NULL != o->description_sha256;
+  return NULL != o->image_digest || NULL != o->url || NULL != o->package
+         || NULL != o->package_version || NULL != o->sha256 || NULL != o->version;
+}
+
+/* Whether any option only the mcp surface takes was given. */
+static bool
+any_mcp_only_option (const struct ag_check_options *o)
+{
+  return NULL != o->action || NULL != o->description || NULL != o->description_sha256;
 }
 
 /*
- * The identity of an mcp resource from the options: a new object, json_null
- * () when none was given (the caller leaves it out), or NULL after a usage
- * message.
+ * The identity of an mcp resource (or of a credentials one toward an MCP
+ * server) from the options: a new object, json_null () when none was given
+ * (the caller leaves it out), or NULL after a usage message.
  */
 static json_t *
 mcp_identity (const struct ag_check_options *o)
@@ -197,6 +204,39 @@ mcp_request (int argc, char **argv, const struct ag_check_options *o)
   return NULL != req ? req : usage_error ("the action is not UTF-8");
 }
 
+/*
+ * {surface: "credentials", action: "use", resource} from <credential>
+ * <host|mcp-server> and the identity options (an MCP server's only); NULL
+ * after a usage message.
+ */
+static json_t *
+credentials_request (int argc, char **argv, const struct ag_check_options *o)
+{
+  if (3 != argc)
+    return usage_error ("credentials <credential> <host|mcp-server>");
+  /* Hosts never contain '/'; MCP server names (io.github.x/y) always do. */
+  bool to_server = NULL != strchr (argv[2], '/');
+  if (!to_server && any_identity_option (o))
+    return usage_error ("the identity options go with an MCP server: credentials <credential> "
+                        "<mcp-server>");
+  json_t *identity = to_server ? mcp_identity (o) : json_null ();
+  if (NULL == identity)
+    return NULL;
+  json_t *res = json_pack ("{s:s, s:s}", "credential", argv[1],
+                           to_server ? "mcp_server" : "host", argv[2]);
+  if (NULL == res)
+    {
+      json_decref (identity);
+      return usage_error ("the credential or target name is not UTF-8");
+    }
+  if (!json_is_null (identity))
+    json_object_set (res, "identity", identity);
+  json_decref (identity);
+  json_t *req = json_pack ("{s:s, s:s, s:o}", "surface", "credentials", "action", "use", "resource",
+                           res);
+  return NULL != req ? req : usage_error ("out of memory");
+}
+
 /* {surface, action, resource} from the command line; NULL after a usage message. */
 static json_t *
 build_request (int argc, char **argv, const struct ag_check_options *o)
@@ -207,8 +247,15 @@ build_request (int argc, char **argv, const struct ag_check_options *o)
   json_int_t port;
   if (0 == strcmp (surface, "mcp"))
     return mcp_request (argc, argv, o);
-  if (any_mcp_option (o))
-    return usage_error ("--action, the identity and the description options go with mcp only");
+  if (0 == strcmp (surface, "credentials"))
+    {
+      if (any_mcp_only_option (o))
+        return usage_error ("--action and the description options go with mcp only");
+      return credentials_request (argc, argv, o);
+    }
+  if (any_mcp_only_option (o) || any_identity_option (o))
+    return usage_error ("--action, the identity and the description options go with mcp only "
+                        "(the identity options also with credentials toward an MCP server)");
   if (0 == strcmp (surface, "network"))
     {
       if (3 != argc || 0 != parse_port (argv[2], &port))
@@ -225,15 +272,6 @@ build_request (int argc, char **argv, const struct ag_check_options *o)
         return usage_error ("cannot resolve the path");
       return json_pack ("{s:s, s:s, s:{s:o, s:s}}", "surface", surface, "action", argv[2],
                         "resource", "path", path, "access", argv[2]);
-    }
-  if (0 == strcmp (surface, "credentials"))
-    {
-      if (3 != argc)
-        return usage_error ("credentials <credential> <host|mcp-server>");
-      /* Hosts never contain '/'; MCP server names (io.github.x/y) always do. */
-      return json_pack ("{s:s, s:s, s:{s:s, s:s}}", "surface", surface, "action", "use", "resource",
-                        "credential", argv[1],
-                        NULL != strchr (argv[2], '/') ? "mcp_server" : "host", argv[2]);
     }
   return usage_error ("unknown surface (network, filesystem, credentials, mcp)");
 }

@@ -13,7 +13,9 @@
 struct ag_check_options
 {
   bool json; /**< print the full result as JSON instead of one line */
-  /* mcp only (DESIGN §4 "Decision requests", lib/decision_request.c): */
+  /* mcp (DESIGN §4 "Decision requests", lib/decision_request.c); the
+     identity options (image_digest … version) also for credentials toward
+     an MCP server: */
   const char *action;             /**< --action: the mcp action; NULL: invoke_tool with a
                                        tool, list_tools without */
   const char *image_digest;       /**< --image-digest sha256:<hex>: identity {image_digest} */
@@ -34,6 +36,9 @@ struct ag_check_options
  *   filesystem <path> read|write
  *   credentials <credential> <host|mcp-server>   (a name with '/' is an MCP server)
  *   mcp <server> [<tool>]
+ * credentials toward an MCP server take the identity options of mcp: the
+ * process the credential goes to, which the catalog step requires and
+ * compares with the approved entry as for mcp, before the binding check.
  * mcp: with a tool the action is invoke_tool, without one list_tools
  * (--action overrides either: register, read_resource, get_prompt take no
  * tool); the identity options name the server as the client is about to
@@ -51,7 +56,8 @@ struct ag_check_options
  * when the catalog step applied, e.g. `allow reason=rule catalog=approved
  * policy_id=…` or `deny reason=catalog catalog=tool_not_approved rule=none
  * …`; ` stale` appended in stale mode), or the JSON result with --json.  The
- * spooled event's resource is {server, tool?, identity?} (no description:
+ * spooled event's resource is the request's, without the description hash
+ * ({server, tool?, identity?}, {credential, mcp_server, identity?}, …:
  * api/agent_events.c).
  * @return AG_EXIT_OK for allow, AG_EXIT_FAIL for deny and
  *         require_approval, AG_EXIT_USAGE for a request that cannot be built

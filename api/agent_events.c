@@ -18,7 +18,8 @@
  *                   prompts or secrets have a place to go):
  *                     network      {host | ip, port}
  *                     filesystem   {path, access?}  access = the action
- *                     credentials  {credential, host | mcp_server}
+ *                     credentials  {credential, host} | {credential,
+ *                                  mcp_server, identity?} (identity as mcp's)
  *                     mcp          {server, tool?, identity?}  tool for
  *                                  invoke_tool only, and required there;
  *                                  identity {image_digest | url | package,
@@ -294,21 +295,6 @@ resource_filesystem (struct bw_errors *e, const char *action, const json_t *res,
 }
 
 static void
-resource_credentials (struct bw_errors *e, const char *action, const json_t *res, const char *base)
-{
-  static const char *const keys[] = { "credential", "host", "mcp_server", NULL };
-  if (0 != strcmp (action, "use"))
-    bw_errors_add (e, "must be \"use\" for the credentials surface", "/action");
-  bw_errors_check_keys (e, res, keys, base);
-  text_member (e, res, "credential", true, EVENT_CREDENTIAL_MAX, base);
-  const char *which = one_of (e, res, "host", "mcp_server", base);
-  if (NULL != which && 0 == strcmp (which, "host"))
-    host_member (e, res, base);
-  else if (NULL != which)
-    text_member (e, res, "mcp_server", true, EVENT_MCP_NAME_MAX, base);
-}
-
-static void
 identity (struct bw_errors *e, const json_t *res, const char *base)
 {
   static const char *const keys[] = { "image_digest", "url", "package", "version", "sha256", NULL };
@@ -324,6 +310,25 @@ identity (struct bw_errors *e, const json_t *res, const char *base)
               + (NULL != json_object_get (id, "package"));
   if (1 != kinds)
     bw_errors_add (e, "give exactly one of \"image_digest\", \"url\" or \"package\"", "%s", ibase);
+}
+
+static void
+resource_credentials (struct bw_errors *e, const char *action, const json_t *res, const char *base)
+{
+  static const char *const keys[] = { "credential", "host", "mcp_server", "identity", NULL };
+  if (0 != strcmp (action, "use"))
+    bw_errors_add (e, "must be \"use\" for the credentials surface", "/action");
+  bw_errors_check_keys (e, res, keys, base);
+  text_member (e, res, "credential", true, EVENT_CREDENTIAL_MAX, base);
+  const char *which = one_of (e, res, "host", "mcp_server", base);
+  if (NULL != which && 0 == strcmp (which, "host"))
+    host_member (e, res, base);
+  else if (NULL != which)
+    text_member (e, res, "mcp_server", true, EVENT_MCP_NAME_MAX, base);
+  if (NULL != which && 0 == strcmp (which, "host") && NULL != json_object_get (res, "identity"))
+    bw_errors_add (e, "only goes with \"mcp_server\"", "%s/identity", base);
+  else
+    identity (e, res, base); /* the process the credential went to */
 }
 
 static void

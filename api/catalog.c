@@ -16,8 +16,16 @@
  * made by a new tool list of a live entry — all go through insert_entry():
  * state requested; 409 catalog_entry_exists when an entry with the same
  * pin (bw_catalog_same_pin) is requested, in review, approved or
- * suspended; `supersedes` the live entry of the same name, whose tool
- * states are carried (a new or changed tool is blocked).
+ * suspended; `supersedes` the live entry of the same name.  Only a
+ * reviewer approves tools and binds credentials: a request that names an
+ * approved tool or a credential is refused (400), and a new entry holds
+ * blocked tools and no bindings except what carry_review() takes over
+ * from the live entry it supersedes.
+ *
+ * An approval ends for good when its expires_at passes: the expiry job
+ * (api_catalog_expire_org) moves the entry, approved or suspended, to
+ * deprecated; until it has, nothing may change the entry but a revoke or
+ * a deprecate.
  *
  * Audit records digest the entry's representation without `source` (the
  * imported server.json never changes, and may hold numbers that canonical
@@ -53,6 +61,10 @@
 #define SELECT_MAX 64
 /** Longest reason of a successor entry made by PUT .../tools. */
 #define SUCCESSOR_REASON_MAX 96
+/** Most digits of a select's index that can name a member (more: none can exist). */
+#define SELECT_INDEX_DIGITS_MAX 9
+/** Room for "<n> packages (/packages/0 to /packages/<n-1>)". */
+#define MEMBERS_TEXT_MAX 96
 
 /* ---- the state machine (DESIGN §5) ---- */
 
@@ -152,11 +164,12 @@ entry_json (const struct db_catalog_entry *e, bool with_source)
 {
   json_t *o = json_copy (e->definition);
   json_t *extra = json_pack (
-    "{s:s, s:s, s:b, s:s, s:s, s:o, s:s?, s:o, s:o, s:o, s:o, s:I, s:s, s:s}", "id", e->id,
+    "{s:s, s:s, s:b, s:s, s:s, s:o, s:s?, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s}", "id", e->id,
     "state", e->state, "active", e->active, "reason", e->reason, "requested_by",
     e->requested_by, "requested_by_user", or_null (e->requested_by_user), "review_note",
     e->review_note, "reviewed_by", or_null (e->reviewed_by), "reviewed_at",
-    or_null (e->reviewed_at), "expires_at", or_null (e->expires_at), "supersedes",
+    or_null (e->reviewed_at), "expires_at", or_null (e->expires_at), "expired_at",
+    or_null (e->expired_at), "supersedes",
     or_null (e->supersedes), "revision", (json_int_t) e->revision, "created_at", e->created_at,
     "updated_at", e->updated_at);
   if (NULL == o || NULL == extra || 0 != json_object_update (o, extra))
@@ -227,6 +240,126 @@ find_named (const json_t *arr, const char *name)
         return v;
     }
   return NULL;
+}
+
+/*
+ * What a new entry keeps of the review of the live entry it supersedes,
+ * applied to @a def (normalized, changed in place); @a from is that
+ * entry's normalized definition (borrowed), or NULL when there is none.
+ * Every tool's state is set by bw_catalog_tools_carry (the state of the
+ * same tool with the same description in @a from, else blocked); a secret
+ * input keeps the credential @a from binds to its input of the same name
+ * and kind, every other binding is dropped.  Only a reviewer approves
+ * tools or binds credentials: a requester's never survive.
+ * @return 0, or -1 when out of memory (a binding may then be lost, never gained).
+ */
+static int
+carry_review (json_t *def, const json_t *from)
+{
+  size_t i;
+  json_t *in;
+  int rc = 0;
+  bw_catalog_tools_carry (json_object_get (def, "tools"), json_object_get (from, "tools"));
+  json_array_foreach (json_object_get (def, "inputs"), i, in)
+    {
+      const char *name = json_string_value (json_object_get (in, "name"));
+      const json_t *prev
+        = (NULL != name) ? find_named (json_object_get (from, "inputs"), name) : NULL;
+      json_t *cred = json_object_get (prev, "credential");
+      json_object_del (in, "credential");
+      if (json_is_string (cred) && json_is_true (json_object_get (in, "secret"))
+          && json_equal (json_object_get (in, "kind"), json_object_get (prev, "kind"))
+          && 0 != json_object_set (in, "credential", cred))
+        rc = -1;
+    }
+  return rc;
+}
+
+/*
+ * Whether tool @a prev (normalized, borrowed) is tool @a tool (normalized,
+ * borrowed) unchanged, as bw_catalog_tools_carry compares them: probed by
+ * carrying "approved" from a copy of @a prev into a copy of @a tool.
+ * @return 1 when it is, 0 when not, -1 when out of memory.
+ */
+static int
+same_tool (const json_t *tool, const json_t *prev)
+{
+  json_t *probe = json_array ();
+  json_t *from = json_array ();
+  json_t *p = json_deep_copy (prev);
+  int rc = -1;
+  if (NULL != probe && NULL != from && NULL != p
+      && 0 == json_object_set_new (p, "state", json_string ("approved"))
+      && 0 == json_array_append (from, p)
+      && 0 == json_array_append_new (probe, json_deep_copy (tool)))
+    {
+      bw_catalog_tools_carry (probe, from);
+      const char *st = json_string_value (json_object_get (json_array_get (probe, 0), "state"));
+      rc = (NULL != st && 0 == strcmp (st, "approved")) ? 1 : 0;
+    }
+  json_decref (p);
+  json_decref (from);
+  json_decref (probe);
+  return rc;
+}
+
+/*
+ * Tool states of a new tool list @a tools (normalized, changed in place)
+ * attached to an entry that waits for review: a tool keeps the state it
+ * has in the entry's own list @a own (its review so far, or what it
+ * carried when created) when it is there unchanged, else the state the
+ * live entry's list @a live (NULL when none is live) gives it by
+ * bw_catalog_tools_carry, else blocked.
+ * @return 0, or -1 when out of memory.
+ */
+static int
+carry_tools_in_place (json_t *tools, const json_t *own, const json_t *live)
+{
+  size_t i;
+  json_t *t;
+  bw_catalog_tools_carry (tools, live);
+  json_array_foreach (tools, i, t)
+    {
+      const char *name = json_string_value (json_object_get (t, "name"));
+      const json_t *p = (NULL != name) ? find_named (own, name) : NULL;
+      const char *st = json_string_value (json_object_get (p, "state"));
+      if (NULL == st || (0 != strcmp (st, "approved") && 0 != strcmp (st, "blocked")))
+        continue;
+      int same = same_tool (t, p);
+      if (same < 0 || (same > 0 && 0 != json_object_set_new (t, "state", json_string (st))))
+        return -1;
+    }
+  return 0;
+}
+
+/*
+ * Refuse in a requester's entry document @a entry (borrowed, as given)
+ * what only the review sets: a tool "state": "approved" and an input's
+ * "credential".  Errors appended to @a errors at /entry/tools/<i>/state
+ * and /entry/inputs/<i>/credential, <i> the index as given.
+ */
+static void
+check_no_review_fields (const json_t *entry, json_t *errors)
+{
+  struct bw_errors e;
+  size_t i;
+  json_t *v;
+  bw_errors_init (&e, errors, "/entry");
+  json_array_foreach (json_object_get (entry, "tools"), i, v)
+    {
+      const char *st = json_string_value (json_object_get (v, "state"));
+      if (NULL != st && 0 == strcmp (st, "approved"))
+        bw_errors_add (&e,
+                       "tool states are set by the review: a requested tool is \"blocked\" "
+                       "until a reviewer approves it",
+                       "/tools/%zu/state", i);
+    }
+  json_array_foreach (json_object_get (entry, "inputs"), i, v)
+    if (NULL != json_object_get (v, "credential"))
+      bw_errors_add (&e,
+                     "credentials are bound by the review: leave it out, a reviewer binds "
+                     "the input when approving",
+                     "/inputs/%zu/credential", i);
 }
 
 /*
@@ -346,6 +479,9 @@ enum outcome
   OUT_INVALID,        /**< the body does not fit the entry: errors */
   OUT_EXPIRY_PAST,    /**< expires_at is not in the future */
   OUT_EXISTS,         /**< an entry with the same pin: exists_id */
+  OUT_NOTHING,        /**< PATCH without a field to change */
+  OUT_EXPIRED,        /**< the live entry's approval expired (the job retires it): state */
+  OUT_EXPIRY_LAPSED,  /**< approve: the entry's expires_at passed and no new one was given */
 };
 
 /** One change, its inputs and outputs. */
@@ -404,6 +540,24 @@ abort_transition (struct change_ctx *c)
   enum state st = state_parse (c->before.state);
   c->state = (ST__COUNT != st) ? state_names[st] : "unknown";
   return abort_with (c, OUT_TRANSITION);
+}
+
+/*
+ * Abort because the approval of the live entry c->before expired: nothing
+ * but the expiry job (or a revoke, a deprecate) may change it any more.
+ */
+static enum db_qs
+abort_expired (struct change_ctx *c)
+{
+  (void) abort_transition (c);
+  return abort_with (c, OUT_EXPIRED);
+}
+
+/* Whether c->before is live (approved or suspended) with an approval that expired. */
+static bool
+live_expired (const struct change_ctx *c)
+{
+  return c->before.lapsed && state_in (c->before.state, S (ST_APPROVED) | S (ST_SUSPENDED));
 }
 
 /* Bump the org's policy version (the org row is locked: it cannot have gone). */
@@ -471,8 +625,9 @@ def_text (const json_t *def, char **text, char pin[BW_SHA256_HEX_LEN + 1])
 
 /*
  * Insert a new entry from c->proposed (org locked): it supersedes the live
- * entry of its name, whose tool states it carries; refused when its pin
- * exists.  Audited as catalog.entry.create; into c->after.
+ * entry of its name, whose tool states and bindings it carries
+ * (carry_review: nothing else); refused when its pin exists.  Audited as
+ * catalog.entry.create; into c->after.
  */
 static enum db_qs
 insert_entry (struct change_ctx *c)
@@ -485,9 +640,8 @@ insert_entry (struct change_ctx *c)
   if (NULL == def)
     return DB_QS_HARD_ERROR;
   qs = db_catalog_live (c->org_id, def_str (def, "name"), &live);
-  if (qs > 0)
-    bw_catalog_tools_carry (json_object_get (def, "tools"),
-                            json_object_get (live.definition, "tools"));
+  if (qs >= 0 && 0 != carry_review (def, (qs > 0) ? live.definition : NULL))
+    qs = DB_QS_HARD_ERROR;
   if (qs >= 0)
     qs = check_pin (c, def, NULL);
   if (qs >= 0 && 0 != def_text (def, &text, pin))
@@ -538,7 +692,7 @@ create_tx (void *cls)
 static enum bw_step
 reply_failed (struct bw_request *rq, enum db_qs qs, struct change_ctx *c)
 {
-  char detail[128];
+  char detail[192];
   if (DB_QS_ABORT != qs)
     return bw_reply_db_error (rq, qs);
   switch (c->outcome)
@@ -564,6 +718,22 @@ reply_failed (struct bw_request *rq, enum db_qs qs, struct change_ctx *c)
       }
     case OUT_EXPIRY_PAST:
       return bw_reply_invalid (rq, "/expires_at", "must be in the future");
+    case OUT_NOTHING:
+      return bw_reply_problem (rq, BW_E_VALIDATION,
+                               "nothing to change: send tools, inputs, expires_at or note",
+                               json_pack ("[{s:s, s:s}]", "pointer", "", "message",
+                                          "names no field to change"));
+    case OUT_EXPIRED:
+      snprintf (detail, sizeof (detail),
+                "the approval expired at %s: the entry is being deprecated; request the "
+                "server again",
+                c->before.expires_at);
+      return bw_reply_problem_ext (rq, BW_E_INVALID_TRANSITION, detail, NULL,
+                                   json_pack ("{s:s, s:s}", "state", c->state, "transition",
+                                              c->transition));
+    case OUT_EXPIRY_LAPSED:
+      return bw_reply_invalid (rq, "/expires_at",
+                               "the entry's expires_at has passed: send a new one in the future");
     case OUT_EXISTS:
       return bw_reply_problem_ext (rq, BW_E_CATALOG_ENTRY_EXISTS,
                                    "an entry pinning the same server is already requested, "
@@ -634,10 +804,64 @@ create_entry (struct bw_request *rq, const char *org_id, struct new_input *in)
   { .name = "reason", .type = BW_FIELD_STRING, .required = true, \
     .max_len = DB_CATALOG_REASON_MAX, .check = check_prose, .out = (dst) }
 
+/* "no <what>s", "1 <what> (<path>/0)" or "<n> <what>s (<path>/0 to <path>/<n-1>)". */
+static void
+members_text (char out[MEMBERS_TEXT_MAX], size_t n, const char *what, const char *path)
+{
+  if (0 == n)
+    snprintf (out, MEMBERS_TEXT_MAX, "no %ss", what);
+  else if (1 == n)
+    snprintf (out, MEMBERS_TEXT_MAX, "1 %s (%s/0)", what, path);
+  else
+    snprintf (out, MEMBERS_TEXT_MAX, "%zu %ss (%s/0 to %s/%zu)", n, what, path, path, n - 1);
+}
+
+/*
+ * Check import @a select against @a server (borrowed): "/packages/<i>" or
+ * "/remotes/<i>", <i> a decimal index without sign or leading zero, naming
+ * a member that exists (when @a server is an object: otherwise the import
+ * reports the server).  @return true, or false after replying 400 at /select.
+ */
+static bool
+check_select (struct bw_request *rq, const char *select, const json_t *server)
+{
+  const char *index = NULL;
+  bool remote = false;
+  char message[2 * MEMBERS_TEXT_MAX + 64];
+  char packages[MEMBERS_TEXT_MAX];
+  char remotes[MEMBERS_TEXT_MAX];
+  if (0 == strncmp (select, "/packages/", 10))
+    index = select + 10;
+  else if (0 == strncmp (select, "/remotes/", 9))
+    {
+      index = select + 9;
+      remote = true;
+    }
+  size_t n = (NULL != index) ? strlen (index) : 0;
+  if (0 == n || strspn (index, "0123456789") != n || ('0' == index[0] && n > 1))
+    {
+      bw_reply_invalid (rq, "/select",
+                        "must be \"/packages/<i>\" or \"/remotes/<i>\", <i> an index: 0, 1, ...");
+      return false;
+    }
+  if (!json_is_object (server))
+    return true;
+  size_t np = json_array_size (json_object_get (server, "packages"));
+  size_t nr = json_array_size (json_object_get (server, "remotes"));
+  if (n <= SELECT_INDEX_DIGITS_MAX && strtoul (index, NULL, 10) < (remote ? nr : np))
+    return true;
+  members_text (packages, np, "package", "/packages");
+  members_text (remotes, nr, "remote", "/remotes");
+  snprintf (message, sizeof (message), "names nothing in this server, which has %s and %s",
+            packages, remotes);
+  bw_reply_invalid (rq, "/select", message);
+  return false;
+}
+
 /*
  * Validate an import body {"server", "select"?, "tools"?, "reason"} into
- * @a in.  @return true, or false after replying 400 (errors point under
- * /server and /tools).
+ * @a in.  @return true, or false after replying 400 (errors point at
+ * /select, under /server and /tools).
  */
 static bool
 parse_import (struct bw_request *rq, struct new_input *in)
@@ -654,6 +878,8 @@ parse_import (struct bw_request *rq, struct new_input *in)
   };
   memset (in, 0, sizeof (*in));
   if (!bw_fields_parse (rq, fields, sizeof (fields) / sizeof (fields[0])))
+    return false;
+  if (NULL != select && !check_select (rq, json_string_value (select), server))
     return false;
   in->reason = json_string_value (reason);
   json_t *errors = json_array ();
@@ -705,9 +931,13 @@ api_catalog_create (struct bw_request *rq)
   json_t *errors = json_array ();
   if (NULL == errors)
     return bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
+  check_no_review_fields (entry, errors);
   in.definition = bw_catalog_entry_normalize (entry, "/entry", errors);
-  if (NULL == in.definition)
-    return reply_errors (rq, "the entry is invalid", errors);
+  if (NULL == in.definition || json_array_size (errors) > 0)
+    {
+      json_decref (in.definition);
+      return reply_errors (rq, "the entry is invalid", errors);
+    }
   json_decref (errors);
   in.reason = json_string_value (reason);
   return create_entry (rq, rq->org.id, &in);
@@ -775,16 +1005,21 @@ tools_tx (void *cls)
     }
   if (!state_in (c->before.state, tools_in_place))
     return abort_transition (c);
+  /* the live entry this one would replace: its review counts as in insert_entry */
+  struct db_catalog_entry live = { 0 };
+  qs = db_catalog_live (c->org_id, def_str (c->before.definition, "name"), &live);
+  if (qs < 0)
+    return qs;
   def = json_deep_copy (c->before.definition);
   json_t *tools = json_deep_copy (c->tool_list);
-  if (NULL == def || NULL == tools)
+  if (NULL == def || NULL == tools
+      || 0 != carry_tools_in_place (tools, json_object_get (c->before.definition, "tools"),
+                                    (qs > 0) ? json_object_get (live.definition, "tools") : NULL)
+      || 0 != json_object_set (def, "tools", tools))
     qs = DB_QS_HARD_ERROR;
   else
-    {
-      bw_catalog_tools_carry (tools, json_object_get (c->before.definition, "tools"));
-      if (0 != json_object_set (def, "tools", tools))
-        qs = DB_QS_HARD_ERROR;
-    }
+    qs = DB_QS_ONE_RESULT;
+  db_catalog_entry_clear (&live);
   if (qs >= 0)
     qs = check_pin (c, def, c->id);
   if (qs >= 0 && 0 != def_text (def, &text, pin))
@@ -947,6 +1182,11 @@ transition_tx (void *cls)
     return qs;
   if (!state_in (c->before.state, tc->t->from))
     return abort_transition (c);
+  /* an approval that ended stays ended: only revoke or deprecate may beat the job to it */
+  if (live_expired (c) && ST_REVOKED != tc->t->to && ST_DEPRECATED != tc->t->to)
+    return abort_expired (c);
+  if (ST_APPROVED == tc->t->to && c->before.lapsed && !json_is_string (c->expires_at))
+    return abort_with (c, OUT_EXPIRY_LAPSED);
   slice_changes = state_in (c->before.state, S (ST_APPROVED)) || ST_APPROVED == tc->t->to;
   if (NULL != c->tools_map || NULL != c->inputs_map)
     {
@@ -1093,8 +1333,12 @@ update_tx (void *cls)
   enum db_qs qs = lock_for_change (c);
   if (qs <= 0)
     return qs;
+  if (NULL == c->tools_map && NULL == c->inputs_map && NULL == c->expires_at && NULL == c->note)
+    return abort_with (c, OUT_NOTHING);
   if (!state_in (c->before.state, patchable))
     return abort_transition (c);
+  if (live_expired (c))
+    return abort_expired (c); /* no new expires_at revives an approval that ended */
   if (NULL != c->tools_map || NULL != c->inputs_map)
     {
       def = reviewed_definition (c, &qs);
@@ -1320,6 +1564,7 @@ expire_tx (void *cls)
   struct expire_ctx *x = cls;
   struct db_catalog_entry *due = NULL;
   size_t n = 0;
+  bool slice_changes = false; /* an approved entry left: a suspended one is in no slice */
   x->marked = 0;
   enum db_qs qs = db_catalog_org_lock (x->org_id);
   if (qs <= 0)
@@ -1332,6 +1577,7 @@ expire_tx (void *cls)
       if (qs > 0)
         {
           x->marked++;
+          slice_changes = slice_changes || state_in (due[i].state, S (ST_APPROVED));
           qs = audit_expire (x, &due[i], &after);
         }
       db_catalog_entry_clear (&after);
@@ -1339,7 +1585,7 @@ expire_tx (void *cls)
   for (size_t i = 0; i < n; i++)
     db_catalog_entry_clear (&due[i]);
   free (due);
-  if (qs >= 0 && x->marked > 0)
+  if (qs >= 0 && slice_changes)
     qs = bump (x->org_id);
   return (qs < 0) ? qs : DB_QS_ONE_RESULT;
 }

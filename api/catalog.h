@@ -16,15 +16,17 @@
 #define API_CATALOG_SYSTEM_ADDR "internal"
 
 /**
- * In one transaction: lock org @a org_id, mark each of its approved
- * entries whose expires_at has passed and whose expiry was not marked yet
- * (db_catalog_expire_mark, at most DB_CATALOG_EXPIRY_BATCH), audit each as
- * `catalog.entry.expire` (actor API_CATALOG_SYSTEM_ACTOR, request id
- * @a request_id), and bump the org's policy version once when any was
- * marked.  Replicas may run it at once: the org lock and the marks make
- * each expiry happen once.  Never inside db_tx_run (it runs its own).
+ * In one transaction: lock org @a org_id, retire each of its live
+ * (approved or suspended) entries whose expires_at has passed: state
+ * deprecated, expired_at set (db_catalog_expire_mark, at most
+ * DB_CATALOG_EXPIRY_BATCH), audit each as `catalog.entry.expire` (actor
+ * API_CATALOG_SYSTEM_ACTOR, request id @a request_id), and bump the org's
+ * policy version once when an approved one was among them (a suspended
+ * entry is in no bundle).  Replicas may run it at once: the org lock and
+ * the state change make each expiry happen once.  Never inside db_tx_run
+ * (it runs its own).
  * @param request_id  the audit records' request id (1..64 characters)
- * @param[out] marked  entries marked
+ * @param[out] marked  entries retired
  * @return DB_QS_ONE_RESULT (also when nothing was due), or a negative db_qs.
  */
 enum db_qs api_catalog_expire_org (const char *org_id, const char *request_id, size_t *marked);

@@ -326,11 +326,15 @@ evaluate (struct bw_request *rq, const json_t *items, const json_t *draft, bool 
       step = bw_reply_problem (rq, BW_E_INTERNAL, NULL, NULL);
       goto cleanup;
     }
+  size_t request_errors = json_array_size (errors);
   if (NULL != draft)
     draft_policy = bw_policy_parse (draft, "/policy", errors);
+  bool draft_errors = json_array_size (errors) > request_errors;
   if (reply_errors (rq, errors,
-                    single ? "the decision request is invalid"
-                           : "one or more requests are invalid"))
+                    single                          ? "the decision request is invalid"
+                    : !draft_errors                 ? "one or more requests are invalid"
+                    : request_errors > 0 ? "the draft policy and one or more requests are invalid"
+                                         : "the draft policy is invalid"))
     {
       errors = NULL; /* stolen */
       step = BW_REPLIED;

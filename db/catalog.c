@@ -67,13 +67,18 @@ db_catalog_slice (const char *org_id, json_t **slice)
   " e.definition::text, e.source::text, e.reason, e.requested_by, e.requested_by_user," \
   " e.review_note, e.reviewed_by, " DB_SQL_TS ("e.reviewed_at") ", " \
   DB_SQL_TS ("e.expires_at") ", e.supersedes, e.revision, " DB_SQL_TS ("e.created_at") ", " \
-  DB_SQL_TS ("e.updated_at")
+  DB_SQL_TS ("e.updated_at") ", " DB_SQL_TS ("e.expired_at") "," \
+  " (e.expires_at IS NOT NULL AND e.expires_at <= now ())"
 
 /* The states in which an entry counts for the pin check. */
 #define PIN_STATES "('requested', 'in_review', 'approved', 'suspended')"
-/* An approval that passed without the expiry job having seen it. */
-#define DUE "e.state = 'approved' AND e.expires_at IS NOT NULL AND e.expires_at <= now ()" \
-  " AND e.expired_at IS NULL"
+/*
+ * A live approval whose end passed: the expiry job deprecates it.  Live
+ * entries are few (one per name) and the partial index catalog_entries_live
+ * holds exactly them, so the scan walks that index.
+ */
+#define DUE "e.state IN ('approved', 'suspended') AND e.expires_at IS NOT NULL" \
+  " AND e.expires_at <= now ()"
 
 void
 db_catalog_entry_clear (struct db_catalog_entry *e)
@@ -110,12 +115,14 @@ entry_from_row (const PGresult *res, int row, struct db_catalog_entry *e)
       || 0 != db_col_int64 (res, row, 13, &e->revision)
       || 0 != db_col_text (res, row, 14, e->created_at, sizeof (e->created_at))
       || 0 != db_col_text (res, row, 15, e->updated_at, sizeof (e->updated_at))
+      || 0 != db_col_text (res, row, 16, e->expired_at, sizeof (e->expired_at))
       || NULL == e->reason)
     {
       db_catalog_entry_clear (e);
       return -1;
     }
   e->active = db_col_bool (res, row, 2);
+  e->lapsed = db_col_bool (res, row, 17);
   return 0;
 }
 
@@ -256,7 +263,6 @@ static struct db_stmt update_stmt = DB_STMT ("catalog_update",
   "  reviewed_by = coalesce ($8::text, e.reviewed_by),"
   "  reviewed_at = CASE WHEN $8::text IS NULL THEN e.reviewed_at ELSE now () END,"
   "  expires_at = CASE WHEN $9::boolean THEN $10::timestamptz ELSE e.expires_at END,"
-  "  expired_at = CASE WHEN $9::boolean THEN NULL ELSE e.expired_at END,"
   "  supersedes = coalesce ($11::uuid, e.supersedes),"
   "  revision = e.revision + 1, updated_at = now ()"
   " WHERE e.org_id = $1::uuid AND e.id = $2::uuid"
@@ -339,8 +345,8 @@ db_catalog_expiry_due (const char *org_id, struct db_catalog_entry **items, size
 }
 
 static struct db_stmt expire_mark_stmt = DB_STMT ("catalog_expire_mark",
-  "UPDATE catalog_entries AS e SET expired_at = now (), revision = e.revision + 1,"
-  "  updated_at = now ()"
+  "UPDATE catalog_entries AS e SET state = 'deprecated', expired_at = now (),"
+  "  revision = e.revision + 1, updated_at = now ()"
   " WHERE e.org_id = $1::uuid AND e.id = $2::uuid AND " DUE
   " RETURNING " ENTRY_COLUMNS);
 

@@ -49,6 +49,8 @@ struct db_catalog_entry
   char id[BW_UUID_LEN + 1];
   char state[DB_CATALOG_STATE_SIZE];            /**< "requested", "in_review", "approved", ... */
   bool active;                                  /**< approved and expires_at unset or after now() */
+  bool lapsed;                                  /**< expires_at set and not after now(): the
+                                                     approval, if any, has expired */
   json_t *definition;                           /**< owned: the normalized entry document */
   json_t *source;                               /**< owned: the imported server.json, or NULL */
   char *reason;                                 /**< owned */
@@ -58,6 +60,7 @@ struct db_catalog_entry
   char reviewed_by[DB_CATALOG_ACTOR_MAX + 1];   /**< "" before the first review */
   char reviewed_at[DB_CATALOG_TS_MAX + 1];
   char expires_at[DB_CATALOG_TS_MAX + 1];       /**< "" when the approval does not expire */
+  char expired_at[DB_CATALOG_TS_MAX + 1];       /**< when the expiry job deprecated it, or "" */
   char supersedes[BW_UUID_LEN + 1];             /**< "" when it supersedes nothing */
   int64_t revision;                             /**< 1 at insert, +1 per change: the ETag */
   char created_at[DB_CATALOG_TS_MAX + 1];
@@ -142,7 +145,7 @@ struct db_catalog_change
   bool set_note;            /**< replace review_note by @a note */
   const char *note;         /**< may be NULL (clears it) when set_note */
   const char *reviewed_by;  /**< actor: sets reviewed_by and reviewed_at = now(), or NULL */
-  bool set_expires;         /**< replace expires_at by @a expires_at and clear expired_at */
+  bool set_expires;         /**< replace expires_at by @a expires_at */
   const char *expires_at;   /**< RFC 3339, or NULL (no expiry) when set_expires */
   const char *supersedes;   /**< uuid, or NULL */
 };
@@ -176,10 +179,10 @@ enum db_qs db_catalog_live (const char *org_id, const char *name, struct db_cata
 #define DB_CATALOG_EXPIRY_BATCH 100
 
 /**
- * Across every org: the distinct orgs that have an approved entry whose
- * expires_at has passed (<= now()) and whose expiry was not marked yet
- * (expired_at NULL), at most DB_CATALOG_EXPIRY_BATCH of them.  The one
- * statement of this file without an org: it finds the orgs.
+ * Across every org: the distinct orgs that have a live (approved or
+ * suspended) entry whose expires_at has passed (<= now()), at most
+ * DB_CATALOG_EXPIRY_BATCH of them.  The one statement of this file without
+ * an org: it finds the orgs.
  * @param[out] org_ids  room for DB_CATALOG_EXPIRY_BATCH uuids; filled with @a *n of them
  * @return the count, or a negative db_qs.
  */
@@ -194,10 +197,13 @@ enum db_qs db_catalog_expiry_due (const char *org_id, struct db_catalog_entry **
                                   size_t *n);
 
 /**
- * Mark due entry @a id of @a org_id expired: expired_at = now(), revision
- * and updated_at bumped.  Only inside db_tx_run, the row locked.
- * @return DB_QS_ONE_RESULT and *out, DB_QS_NO_RESULTS (not due, or already
- *         marked), or a negative db_qs.
+ * Retire due entry @a id of @a org_id for good (DESIGN §5): state
+ * deprecated, expired_at = now(), revision and updated_at bumped (review
+ * fields untouched: the expiry is no review).  A final state, so the pin
+ * and the name are free for a new request.  Only inside db_tx_run, the
+ * row locked.
+ * @return DB_QS_ONE_RESULT and *out, DB_QS_NO_RESULTS (not due: not live,
+ *         or its expires_at moved), or a negative db_qs.
  */
 enum db_qs db_catalog_expire_mark (const char *org_id, const char *id,
                                    struct db_catalog_entry *out);

@@ -16,7 +16,12 @@
  *     host are lowercased, nothing else is rewritten;
  *   - "title" is one line of text (lib/text.h: no control characters, not
  *     blank); descriptions are well-formed UTF-8 and may span lines; a
- *     tool's description may be up to TOOL_DESCRIPTION_MAX bytes.
+ *     tool's description is kept (for the reviewer) beside its hash, up to
+ *     BW_CATALOG_TOOL_DESCRIPTION_MAX bytes;
+ *   - a tool given both "description" and "description_sha256" (the
+ *     normalized form, normalized again) must have the hash of the text;
+ *     an empty description in a tools/list result is no description (its
+ *     hash, that of "", is kept; there is no text to show).
  *
  * server.json: the top-level keys are checked (unknown ones are errors);
  * only the package or remote that is imported is looked at, and in it the
@@ -28,7 +33,8 @@
  * itself (the prefix), one that names nothing at the pointer it names.
  *
  * tools/list: the result object and the JSON-RPC envelope are checked
- * strictly; a tool's keys other than name, description and annotations are
+ * strictly; a "nextCursor" other than null marks a partial page and is
+ * refused (the caller fetches every page and sends the tools together); a tool's keys other than name, description and annotations are
  * left alone (MCP's Tool grows between protocol revisions), and so are the
  * annotation keys MCP may add beyond the five of lib/catalog.h.
  *
@@ -51,8 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/** Longest tool description, bytes (hashed, never stored). */
-#define TOOL_DESCRIPTION_MAX (64 * 1024)
 /** "sha256:" + 64 hex digits. */
 #define DIGEST_PREFIX "sha256:"
 #define DIGEST_LEN (sizeof (DIGEST_PREFIX) - 1 + BW_SHA256_HEX_LEN)
@@ -562,8 +566,9 @@ identity_norm (struct nctx *c, const json_t *id, enum kind kind, const char *bas
  * a zeroed array of n + 1 struct named for the caller to fill.
  * @return the array (free with named_free), or NULL (error added, or oom set).
  */
-_Static_assert (64 == BW_CATALOG_INPUTS_MAX && 512 == BW_CATALOG_TOOLS_MAX,
-               "the limits as array_items' callers print them");
+_Static_assert (64 == BW_CATALOG_INPUTS_MAX && 512 == BW_CATALOG_TOOLS_MAX
+                  && 4096 == BW_CATALOG_TEXT_MAX,
+               "the limits as the messages here print them");
 
 static struct named *
 array_items (struct nctx *c, const json_t *v, size_t max, const char *too_many, const char *base,
@@ -671,24 +676,22 @@ tools_norm (struct nctx *c, const json_t *v, const char *base)
         }
       bool has_sha = NULL != json_object_get (t, "description_sha256");
       bool has_desc = NULL != json_object_get (t, "description");
-      if (has_sha && has_desc)
-        bw_errors_add (&c->e, "give either \"description\" or \"description_sha256\", not both",
-                       "%s", tb);
-      else if (!has_sha && !has_desc)
+      const char *desc = NULL, *given = NULL;
+      if (!has_sha && !has_desc)
         bw_errors_add (&c->e, "is required (or \"description\")", "%s/description_sha256", tb);
-      else if (has_sha)
-        {
-          const char *s
-            = str_member (c, t, "description_sha256", true, BW_SHA256_HEX_LEN, sha_check, tb);
-          if (NULL != s)
-            memcpy (hex, s, sizeof (hex));
-        }
-      else
-        {
-          const char *d = text_member (c, t, "description", true, TOOL_DESCRIPTION_MAX, false, tb);
-          if (NULL != d)
-            bw_sha256_hex (d, strlen (d), hex);
-        }
+      if (has_desc)
+        desc = text_member (c, t, "description", true, BW_CATALOG_TOOL_DESCRIPTION_MAX, false, tb);
+      if (has_sha)
+        given = str_member (c, t, "description_sha256", true, BW_SHA256_HEX_LEN, sha_check, tb);
+      if (NULL != desc)
+        bw_sha256_hex (desc, strlen (desc), hex);
+      else if (NULL != given && !has_desc)
+        memcpy (hex, given, sizeof (hex));
+      if (NULL != desc && NULL != given && 0 != strcmp (given, hex))
+        bw_errors_add (&c->e, "must be the SHA-256 of \"description\" (or leave it out)",
+                       "%s/description_sha256", tb);
+      if ((has_sha && NULL == given) || (NULL != desc && NULL != given && 0 != strcmp (given, hex)))
+        hex[0] = '\0';
       const json_t *a = typed_member (c, t, "annotations", false, JSON_OBJECT, tb);
       snprintf (ab, sizeof (ab), "%s/annotations", tb);
       json_t *ann = (NULL != a) ? annotations_norm (c, a, true, ab) : json_object ();
@@ -710,6 +713,8 @@ tools_norm (struct nctx *c, const json_t *v, const char *base)
           c->oom = true;
           continue;
         }
+      if (NULL != desc)
+        put_str (c, o, "description", desc);
       items[count++] = (struct named){ json_string_value (json_object_get (o, "name")), o, i };
     }
   json_t *out = sorted_array (c, items, count, base);
@@ -1142,7 +1147,7 @@ listed_tool (struct nctx *c, const json_t *t, const char *tb)
       size_t len = json_string_length (d);
       if (strlen (desc) != len)
         err = "must not contain NUL characters";
-      else if (len > TOOL_DESCRIPTION_MAX)
+      else if (len > BW_CATALOG_TOOL_DESCRIPTION_MAX)
         err = "must be at most 65536 bytes";
       else if (BW_TEXT_INVALID_UTF8 == bw_text_check (desc, len))
         err = bw_text_fault_message (BW_TEXT_INVALID_UTF8);
@@ -1167,6 +1172,8 @@ listed_tool (struct nctx *c, const json_t *t, const char *tb)
                          "annotations", ann, "state", "blocked");
   if (NULL == o)
     c->oom = true;
+  else if ('\0' != desc[0])
+    put_str (c, o, "description", desc); /* for the reviewer: the hash is what is pinned */
   return o;
 }
 
@@ -1206,7 +1213,14 @@ bw_catalog_tools_from_list (const json_t *list, const char *name, const char *ve
         return NULL;
     }
   bw_errors_check_keys (&c.e, res, keys, base);
-  (void) typed_member (&c, res, "nextCursor", false, JSON_STRING, base);
+  /* A cursor means more pages: this one is not the server's tool list, and
+     storing it as such would hide the other tools from the reviewer.  null
+     (some servers send it on the last page) is no cursor. */
+  const json_t *cursor = json_object_get (res, "nextCursor");
+  if (NULL != cursor && !json_is_null (cursor))
+    bw_errors_add (&c.e,
+                   "a partial list: fetch every page (MCP pagination) and send the tools together",
+                   "%s/nextCursor", base);
   (void) typed_member (&c, res, "_meta", false, JSON_OBJECT, base);
   const json_t *sv = typed_member (&c, res, "server", false, JSON_STRING, base);
   const json_t *vv = typed_member (&c, res, "version", false, JSON_STRING, base);
@@ -1252,6 +1266,13 @@ bw_catalog_tools_from_list (const json_t *list, const char *name, const char *ve
 
 /* ---- carrying states, comparing pins ---- */
 
+/* Whether normalized tool annotations @a a and @a b (either may be absent) are the same. */
+static bool
+same_annotations (const json_t *a, const json_t *b)
+{
+  return (NULL == a && NULL == b) || json_equal (a, b);
+}
+
 void
 bw_catalog_tools_carry (json_t *tools, const json_t *previous)
 {
@@ -1262,11 +1283,17 @@ bw_catalog_tools_carry (json_t *tools, const json_t *previous)
     const char *state = "blocked";
     const json_t *name = json_object_get (t, "name");
     const json_t *sha = json_object_get (t, "description_sha256");
+    const json_t *ann = json_object_get (t, "annotations");
     json_array_foreach ((json_t *) previous, k, p)
     {
       const char *ps = json_string_value (json_object_get (p, "state"));
+      /* the same tool: name, description hash and annotations, compared as
+         normalized JSON: a hint flipped, added or dropped (even one that
+         restates an MCP default) or a new title is a changed tool, and a
+         changed tool is blocked until reviewed again (fail closed) */
       if (json_equal (name, json_object_get (p, "name"))
-          && json_equal (sha, json_object_get (p, "description_sha256")) && NULL != ps
+          && json_equal (sha, json_object_get (p, "description_sha256"))
+          && same_annotations (ann, json_object_get (p, "annotations")) && NULL != ps
           && lookup_name (state_names, ps) >= 0)
         state = ps;
     }
@@ -1321,9 +1348,8 @@ bw_catalog_same_pin (const json_t *a, const json_t *b)
           || !json_equal (json_object_get (x, "description_sha256"),
                           json_object_get (y, "description_sha256")))
         return false;
-      const json_t *ax = json_object_get (x, "annotations");
-      const json_t *ay = json_object_get (y, "annotations");
-      if ((NULL != ax || NULL != ay) && !json_equal (ax, ay))
+      if (!same_annotations (json_object_get (x, "annotations"),
+                             json_object_get (y, "annotations")))
         return false;
     }
   return true;
@@ -1650,12 +1676,13 @@ same (const char *got, const char *want)
   return (0 == strcmp (got, want)) ? BW_CATALOG_APPROVED : BW_CATALOG_IDENTITY_MISMATCH;
 }
 
+/* The identity a request names (@a id, when @a given) against entry @a e's
+   pin: the same for an MCP request and a credential toward an MCP server. */
 static enum bw_catalog_check
-identity_step (const struct cat_entry *e, const struct bw_decision_request *q)
+identity_step (const struct cat_entry *e, bool given, const struct bw_mcp_identity *id)
 {
-  const struct bw_mcp_identity *id = &q->u.mcp.identity;
   enum bw_catalog_check r;
-  if (!q->u.mcp.has_identity)
+  if (!given)
     return BW_CATALOG_IDENTITY_MISSING;
   switch (e->kind)
     {
@@ -1715,6 +1742,11 @@ bw_catalog_step (const struct bw_catalog *c, int64_t now, const struct bw_decisi
     }
   if (BW_SURFACE_CREDENTIALS == q->surface)
     {
+      /* the process the credential goes to must be the approved one: a
+         server name is what any process can claim */
+      v->check = identity_step (e, q->u.cred.has_identity, &q->u.cred.identity);
+      if (BW_CATALOG_APPROVED != v->check)
+        return;
       v->check = BW_CATALOG_CREDENTIAL_UNBOUND;
       for (size_t i = 0; i < e->ninputs && NULL != q->u.cred.credential; i++)
         if (e->inputs[i].secret && NULL != e->inputs[i].credential
@@ -1722,7 +1754,7 @@ bw_catalog_step (const struct bw_catalog *c, int64_t now, const struct bw_decisi
           v->check = BW_CATALOG_APPROVED;
       return;
     }
-  v->check = identity_step (e, q);
+  v->check = identity_step (e, q->u.mcp.has_identity, &q->u.mcp.identity);
   if (BW_CATALOG_APPROVED != v->check || BW_MCP_INVOKE_TOOL != q->u.mcp.action)
     return;
   const struct cat_tool *t = find_tool (e, q->u.mcp.tool);

@@ -41,9 +41,10 @@
  *                       the org credential that feeds this input; only a
  *                       secret input takes one}],       at most BW_CATALOG_INPUTS_MAX
  *    "tools"?:      [{"name": MCP tool name (bw_mcp_name_check, no glob), unique,
- *                     "description_sha256": 64 lowercase hex, or
- *                     "description": text (then hashed: SHA-256 of its UTF-8 bytes),
- *                     exactly one of the two,
+ *                     "description"?: the tool's description, 1..BW_CATALOG_TOOL_DESCRIPTION_MAX
+ *                       bytes (hashed: SHA-256 of its UTF-8 bytes),
+ *                     "description_sha256"?: 64 lowercase hex; at least one of
+ *                       the two, and with both the hash must be the text's,
  *                     "annotations"?: {"title"?: text, "readOnlyHint"?: bool,
  *                       "destructiveHint"?: bool, "idempotentHint"?: bool,
  *                       "openWorldHint"?: bool},
@@ -52,12 +53,16 @@
  *
  * The normalized form (what is stored and answered) has every key above
  * that was given, "inputs" and "tools" always (possibly []), inputs and
- * tools sorted by name, tools with "description_sha256" (never
- * "description"), "annotations" (possibly {}) and "state".
+ * tools sorted by name, tools with "description_sha256" always, the
+ * "description" text too when it was given (so a reviewer reads what is
+ * approved; the hash, which covers the text, is what is pinned and what
+ * the approved slice carries), "annotations" (possibly {}) and "state".
+ * The normalized form is a valid entry document that normalizes to itself.
  *
- * A secret input is usable only when the entry binds it to a credential and
- * a credential rule allows that credential toward the server (the catalog
- * step below, then the rules).
+ * A secret input is usable only when the entry binds it to a credential,
+ * the process asking for it is the approved one (it names the entry's
+ * identity) and a credential rule allows that credential toward the server
+ * (the catalog step below, then the rules).
  *
  * ## Import from server.json
  *
@@ -88,7 +93,11 @@
  * "title"?, "annotations"?}], "nextCursor"?}, or the whole JSON-RPC
  * response {"jsonrpc", "id", "result": {…}}; an optional "server" and
  * "version" beside "tools" (the testdata files have them) must then equal
- * the entry's.  A missing description hashes as the empty string.
+ * the entry's.  One page is not the list: a "nextCursor" other than null
+ * is refused (error at <prefix>[/result]/nextCursor: fetch every page and
+ * send the tools together).  A tool's description, at most
+ * BW_CATALOG_TOOL_DESCRIPTION_MAX bytes, is kept with its hash; a missing or empty one
+ * hashes as the empty string and leaves the tool with the hash only.
  *
  * ## The approved slice (bundle "catalog", DESIGN §6)
  *
@@ -98,10 +107,27 @@
  *   [{"id": entry uuid, "name", "version", "kind", "identity": as above,
  *     "expires_at"?: Unix seconds,
  *     "inputs": [{"name", "secret", "credential"?}],
- *     "tools": [{"name", "description_sha256", "annotations"}]  (approved tools only)}]
+ *     "tools": [{"name", "description_sha256", "annotations"}]  (approved tools only,
+ *              no description text)}]
  *
  * Entries and each entry's tools are sorted by name bytewise (COLLATE "C"),
  * names unique; input names are unique.
+ *
+ * ## The catalog step (DESIGN §4 step 1)
+ *
+ * Before any rule, for an mcp request {"server", "identity"?, …} and for a
+ * credentials request toward an MCP server {"credential", "mcp_server",
+ * "identity"?} (lib/decision_request.c): the approved entry of that name
+ * (else NOT_APPROVED), not expired (else EXPIRED), and the identity the
+ * request names must be the entry's — the image digest, the URL (scheme
+ * and host without case), or the package, its version and, when the entry
+ * pins one, its sha256; a version given with an image or URL must be the
+ * entry's (else IDENTITY_MISSING / IDENTITY_MISMATCH).  A server name alone
+ * is what any process can claim: a credential goes only to the process
+ * that names the approved identity.  Then an invoke_tool needs an approved
+ * tool (TOOL_NOT_APPROVED) with the same description hash
+ * (DESCRIPTION_MISSING / DESCRIPTION_CHANGED), and a credential must be
+ * the "credential" of one of the entry's secret inputs (CREDENTIAL_UNBOUND).
  */
 #ifndef BW_LIB_CATALOG_H
 #define BW_LIB_CATALOG_H
@@ -117,6 +143,8 @@
 #define BW_CATALOG_VERSION_MAX 255
 /** Longest title, description, package identifier or URL, bytes. */
 #define BW_CATALOG_TEXT_MAX 4096
+/** Longest tool description, bytes: what MCP servers send to the model can be long. */
+#define BW_CATALOG_TOOL_DESCRIPTION_MAX (64 * 1024)
 /** Longest input name, bytes. */
 #define BW_CATALOG_INPUT_NAME_MAX 256
 /** Most inputs of one entry. */
@@ -145,7 +173,9 @@ json_t *bw_catalog_from_server_json (const json_t *server, const char *select, c
 
 /**
  * Normalize tools/list output @a list (borrowed) for the entry named
- * @a name at @a version: every tool "blocked", sorted by name.
+ * @a name at @a version: every tool "blocked", sorted by name, with its
+ * description text when it has one.  A partial page (non-null nextCursor)
+ * is an error.
  * @return a new array (caller owns), or NULL (errors appended).
  */
 json_t *bw_catalog_tools_from_list (const json_t *list, const char *name, const char *version,
@@ -154,16 +184,19 @@ json_t *bw_catalog_tools_from_list (const json_t *list, const char *name, const 
 /**
  * Carry tool states from an entry's earlier tool list @a previous
  * (normalized, borrowed) into @a tools (normalized, changed in place): a
- * tool keeps its state when one of the same name and description_sha256 was
- * in @a previous; a new tool, or one whose description changed, is
- * "blocked" (DESIGN §5).
+ * tool keeps its state when one of the same name, description_sha256 and
+ * annotations (all five hints and the title, compared as normalized JSON)
+ * was in @a previous.  A new tool, or a changed one — its description hash
+ * OR its annotations differ (readOnlyHint true -> false, destructiveHint
+ * false -> true, a title added, …) — is "blocked" (DESIGN §5): the rules'
+ * `when` sees the annotations, so a reviewer must approve them again.
  */
 void bw_catalog_tools_carry (json_t *tools, const json_t *previous);
 
 /**
  * Whether normalized entries @a a and @a b pin the same server: name,
  * version, kind, identity and tool list (names, hashes, annotations; not
- * states) equal.
+ * states, nor description texts: the hash covers the text) equal.
  */
 bool bw_catalog_same_pin (const json_t *a, const json_t *b);
 
@@ -206,7 +239,8 @@ enum bw_catalog_check
   BW_CATALOG_APPROVED,             /**< passed: the rules decide */
   BW_CATALOG_NOT_APPROVED,         /**< no approved entry of that server name */
   BW_CATALOG_EXPIRED,              /**< its approval expired (expires_at <= now) */
-  BW_CATALOG_IDENTITY_MISSING,     /**< the request names no identity, or leaves out the
+  BW_CATALOG_IDENTITY_MISSING,     /**< the request (mcp, or credentials toward an MCP
+                                        server) names no identity, or leaves out the
                                         package version or the sha256 the entry pins */
   BW_CATALOG_IDENTITY_MISMATCH,    /**< an identity of another kind, or digest, URL,
                                         package, version or sha256 differ */

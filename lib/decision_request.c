@@ -11,7 +11,14 @@
  *   filesystem   read, write  {"path", "access"?}; access, when given, equals
  *                             the action.  Write is decided against both the
  *                             read and the write rules (lib/evaluate.c).
- *   credentials  use          {"credential", "host"} | {"credential", "mcp_server"}
+ *   credentials  use          {"credential", "host"} | {"credential", "mcp_server",
+ *                             "identity"?}: identity as for mcp below, and only
+ *                             with mcp_server: the process the credential
+ *                             goes to.  The catalog step requires and
+ *                             compares it exactly as for an MCP request
+ *                             (lib/catalog.h), then that the approved entry
+ *                             binds the credential: a server name alone is
+ *                             what any process can claim.
  *   mcp          invoke_tool, register, read_resource, get_prompt, list_tools
  *                             {"server", "tool"?, "identity"?,
  *                             "description_sha256"?}: tool required for
@@ -227,73 +234,13 @@ filesystem (struct rctx *c, const char *action, const json_t *res, const struct 
     bw_errors_add (&c->e, err, "/resource/path");
 }
 
+/* resource.identity (mcp, credentials toward an MCP server) into *out;
+   *given says whether there was one. */
 static void
-credentials (struct rctx *c, const char *action, const json_t *res)
-{
-  static const char *const keys[] = { "credential", "host", "mcp_server", NULL };
-  struct bw_decision_request *r = c->r;
-  size_t len;
-  if (0 != strcmp (action, "use"))
-    bw_errors_add (&c->e, "must be \"use\" for the credentials surface", "/action");
-  if (NULL == res)
-    return;
-  bw_errors_check_keys (&c->e, res, keys, "/resource");
-  const char *cred = string_len (c, res, "credential", true, BW_CREDENTIAL_MAX, "/resource", &len);
-  const char *err = (NULL != cred) ? bw_credential_check (cred, len) : NULL;
-  if (NULL != err)
-    bw_errors_add (&c->e, err, "/resource/credential");
-  else if (NULL != cred)
-    {
-      r->u.cred.credential = keep (c, cred, len);
-      r->u.cred.credential_len = len;
-    }
-  bool has_host = NULL != json_object_get (res, "host");
-  bool has_server = NULL != json_object_get (res, "mcp_server");
-  if (has_host && has_server)
-    bw_errors_add (&c->e, "give either \"host\" or \"mcp_server\", not both", "/resource");
-  else if (!has_host && !has_server)
-    bw_errors_add (&c->e, "is required (or \"mcp_server\")", "/resource/host");
-  else if (has_host)
-    {
-      const char *h = string_len (c, res, "host", true, BW_HOST_PATTERN_MAX, "/resource", &len);
-      char *buf = (NULL != h) ? bw_arena_alloc (&r->arena, len + 1) : NULL;
-      struct bw_ip ip;
-      if (NULL != h && NULL == buf)
-        c->oom = true;
-      else if (NULL != h)
-        switch (bw_host_parse (h, len, buf, &r->u.cred.host, &ip, &err))
-          {
-          case BW_HOST_PARSED_NAME:
-            break;
-          case BW_HOST_PARSED_IP:
-            r->u.cred.host_is_ip = true;
-            break;
-          case BW_HOST_PARSED_INVALID:
-            bw_errors_add (&c->e, err, "/resource/host");
-            break;
-          }
-    }
-  else
-    {
-      r->u.cred.to_server = true;
-      const char *s = string_len (c, res, "mcp_server", true, BW_MCP_NAME_MAX, "/resource", &len);
-      err = (NULL != s) ? bw_mcp_name_check (s, len, false) : NULL;
-      if (NULL != err)
-        bw_errors_add (&c->e, err, "/resource/mcp_server");
-      else if (NULL != s)
-        {
-          r->u.cred.server = keep (c, s, len);
-          r->u.cred.server_len = len;
-        }
-    }
-}
-
-static void
-identity (struct rctx *c, const json_t *res)
+identity (struct rctx *c, const json_t *res, bool *given, struct bw_mcp_identity *out)
 {
   static const char *const keys[] = { "image_digest", "url", "package", "version", "sha256", NULL };
   const json_t *id = object_member (c, res, "identity", false, "/resource");
-  struct bw_mcp_identity *out = &c->r->u.mcp.identity;
   const char *base = "/resource/identity";
   size_t len;
   if (NULL == id)
@@ -324,12 +271,76 @@ identity (struct rctx *c, const json_t *res)
     bw_errors_add (&c->e, "must be 64 lowercase hex digits", "%s/sha256", base);
   if (NULL == json_object_get (id, "package") && NULL != json_object_get (id, "sha256"))
     bw_errors_add (&c->e, "only goes with \"package\"", "%s/sha256", base);
-  c->r->u.mcp.has_identity = true;
+  *given = true;
   out->image_digest = (NULL != digest) ? keep (c, digest, strlen (digest)) : NULL;
   out->url = nurl;
   out->package = (NULL != package) ? keep (c, package, strlen (package)) : NULL;
   out->version = (NULL != version) ? keep (c, version, strlen (version)) : NULL;
   out->sha256 = (NULL != sha256) ? keep (c, sha256, strlen (sha256)) : NULL;
+}
+
+static void
+credentials (struct rctx *c, const char *action, const json_t *res)
+{
+  static const char *const keys[] = { "credential", "host", "mcp_server", "identity", NULL };
+  struct bw_decision_request *r = c->r;
+  size_t len;
+  if (0 != strcmp (action, "use"))
+    bw_errors_add (&c->e, "must be \"use\" for the credentials surface", "/action");
+  if (NULL == res)
+    return;
+  bw_errors_check_keys (&c->e, res, keys, "/resource");
+  const char *cred = string_len (c, res, "credential", true, BW_CREDENTIAL_MAX, "/resource", &len);
+  const char *err = (NULL != cred) ? bw_credential_check (cred, len) : NULL;
+  if (NULL != err)
+    bw_errors_add (&c->e, err, "/resource/credential");
+  else if (NULL != cred)
+    {
+      r->u.cred.credential = keep (c, cred, len);
+      r->u.cred.credential_len = len;
+    }
+  bool has_host = NULL != json_object_get (res, "host");
+  bool has_server = NULL != json_object_get (res, "mcp_server");
+  if (has_host && has_server)
+    bw_errors_add (&c->e, "give either \"host\" or \"mcp_server\", not both", "/resource");
+  else if (!has_host && !has_server)
+    bw_errors_add (&c->e, "is required (or \"mcp_server\")", "/resource/host");
+  else if (has_host)
+    {
+      const char *h = string_len (c, res, "host", true, BW_HOST_PATTERN_MAX, "/resource", &len);
+      char *buf = (NULL != h) ? bw_arena_alloc (&r->arena, len + 1) : NULL;
+      struct bw_ip ip;
+      if (NULL != json_object_get (res, "identity"))
+        bw_errors_add (&c->e, "only goes with \"mcp_server\"", "/resource/identity");
+      if (NULL != h && NULL == buf)
+        c->oom = true;
+      else if (NULL != h)
+        switch (bw_host_parse (h, len, buf, &r->u.cred.host, &ip, &err))
+          {
+          case BW_HOST_PARSED_NAME:
+            break;
+          case BW_HOST_PARSED_IP:
+            r->u.cred.host_is_ip = true;
+            break;
+          case BW_HOST_PARSED_INVALID:
+            bw_errors_add (&c->e, err, "/resource/host");
+            break;
+          }
+    }
+  else
+    {
+      r->u.cred.to_server = true;
+      const char *s = string_len (c, res, "mcp_server", true, BW_MCP_NAME_MAX, "/resource", &len);
+      err = (NULL != s) ? bw_mcp_name_check (s, len, false) : NULL;
+      if (NULL != err)
+        bw_errors_add (&c->e, err, "/resource/mcp_server");
+      else if (NULL != s)
+        {
+          r->u.cred.server = keep (c, s, len);
+          r->u.cred.server_len = len;
+        }
+      identity (c, res, &r->u.cred.has_identity, &r->u.cred.identity);
+    }
 }
 
 static void
@@ -385,7 +396,7 @@ mcp (struct rctx *c, const char *action, const json_t *res)
       else if (NULL != sha)
         r->u.mcp.description_sha256 = keep (c, sha, len);
     }
-  identity (c, res);
+  identity (c, res, &r->u.mcp.has_identity, &r->u.mcp.identity);
 }
 
 struct bw_decision_request *

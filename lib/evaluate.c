@@ -7,8 +7,10 @@
  * policy (in the order given, rules in document order):
  *   1. the MCP catalog (bw_catalog_step, lib/catalog.c): an MCP request, or
  *      a credential toward an MCP server, whose server is not approved in
- *      the slice at `now`, or whose identity, tool or tool description
- *      differs from the approval    -> deny, reason catalog, no rule looked at
+ *      the slice at `now`, or whose identity (a credential's: the process
+ *      it goes to), tool or tool description differs from the approval, or
+ *      a credential the entry does not bind -> deny, reason catalog, no rule
+ *      looked at
  *      (result.catalog says which check failed, catalog_entry names the
  *      entry).  The `when` conditions of MCP rules then see the approved
  *      tool's annotations, never anything the request says.

@@ -183,7 +183,10 @@ struct bw_decision_result
  * first the catalog step (an MCP request, or a credential toward an MCP
  * server, whose server is not approved in @a catalog at time @a now —
  * Unix seconds — or whose identity, tool or tool description differs from
- * the approval, is deny with reason catalog and no rule looked at); then
+ * the approval, or a credential the entry does not bind, is deny with
+ * reason catalog and no rule looked at; a credential toward an MCP server
+ * names the identity of the process it goes to, checked exactly as an MCP
+ * request's: lib/catalog.h "The catalog step"); then
  * deny in any enforce policy wins, then require_approval, then allow, else
  * the surface default deny; audit-mode policies only set would_deny and
  * appear in matched.  A NULL @a catalog is the empty catalog.  A ref whose

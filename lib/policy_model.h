@@ -65,8 +65,10 @@ enum bw_cond
  * The pinned identity an MCP request names (DESIGN §5): an image digest, a
  * remote URL, or a package, each with an optional version (a package's
  * own; for an image or remote the server version), and for a package an
- * optional sha256.  Only the catalog step (DESIGN §4 step 1,
- * bw_catalog_step) looks at it; rules never do.  NULL members were not given.
+ * optional sha256; an MCP request names it, and so does a credential
+ * toward an MCP server (the process that receives the credential).  Only
+ * the catalog step (DESIGN §4 step 1, bw_catalog_step) looks at it; rules
+ * never do.  NULL members were not given.
  */
 struct bw_mcp_identity
 {
@@ -173,6 +175,8 @@ struct bw_decision_request
       struct bw_host host;
       const char *server;
       size_t server_len;
+      bool has_identity;               /**< to_server and an identity given */
+      struct bw_mcp_identity identity; /**< when has_identity; in the arena */
     } cred;
     struct
     {
@@ -224,7 +228,8 @@ struct bw_catalog_verdict
 /**
  * The catalog step of DESIGN §4 (lib/catalog.h has the checks) for request
  * @a q against approved slice @a c (NULL: empty) at time @a now (Unix
- * seconds): an MCP request, or a credential toward an MCP server, yields
+ * seconds): an MCP request, or a credential toward an MCP server (whose
+ * identity is checked as an MCP request's, then its binding), yields
  * APPROVED or why not; anything else UNCHECKED.  For an approved
  * invoke_tool, read_only and destructive are the catalog tool's; otherwise
  * the MCP defaults.  Never allocates.

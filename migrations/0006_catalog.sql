@@ -11,6 +11,8 @@
 --   requested -> in_review -> approved | rejected
 --   approved  -> suspended (and back), revoked, deprecated
 --   suspended -> revoked, deprecated
+-- and an approved or suspended entry whose expires_at passed is deprecated by
+-- the expiry job (server/catalog_expiry.c), which sets expired_at.
 -- A changed version, identity or tool list of a live entry is a new row in
 -- requested whose supersedes names the live one; approving it deprecates
 -- that one, so each name has at most one approved or suspended entry.
@@ -34,7 +36,7 @@ CREATE TABLE catalog_entries (
   reviewed_by       text,
   reviewed_at       timestamptz,
   expires_at        timestamptz,                        -- the approval's end, when given
-  expired_at        timestamptz,                        -- when the expiry job saw it pass
+  expired_at        timestamptz,                        -- when the expiry job deprecated it
   supersedes        uuid REFERENCES catalog_entries (id),
   revision          bigint NOT NULL DEFAULT 1,          -- bumped on every change; the ETag
   created_at        timestamptz NOT NULL DEFAULT now(),
@@ -46,9 +48,6 @@ CREATE INDEX catalog_entries_queue ON catalog_entries (org_id, created_at, id)
   WHERE state IN ('requested', 'in_review');
 CREATE UNIQUE INDEX catalog_entries_live ON catalog_entries (org_id, name)
   WHERE state IN ('approved', 'suspended');
--- the expiry job's scan: approvals that pass without having been seen to
-CREATE INDEX catalog_entries_expiring ON catalog_entries (expires_at)
-  WHERE state = 'approved' AND expires_at IS NOT NULL AND expired_at IS NULL;
 
 -- A developer's own API token (DESIGN §3): bound to a directory user, it
 -- acts as that user, e.g. when requesting an MCP server.  No foreign key

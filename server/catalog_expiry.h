@@ -2,10 +2,10 @@
  * @file server/catalog_expiry.h
  * Approval expiry of the MCP catalog (DESIGN §5): every
  * BW_CATALOG_EXPIRY_PERIOD_S a thread with its own database connection
- * finds the orgs with approved entries whose expires_at has passed and
- * not been marked (db_catalog_expiry_orgs), and has each org's expiries
- * marked, audited (`catalog.entry.expire`, actor `system`) and its policy
- * version bumped in one transaction (api_catalog_expire_org), so the
+ * finds the orgs with approved or suspended entries whose expires_at has
+ * passed (db_catalog_expiry_orgs), and has each org's expired entries
+ * deprecated for good, audited (`catalog.entry.expire`, actor `system`)
+ * and its policy version bumped in one transaction (api_catalog_expire_org), so the
  * bundle compiler drops the entries and long-polling agents wake.  Every
  * replica runs it; the org lock makes each expiry happen once.  The
  * bundle's slice leaves an expired entry out even before a round (it
@@ -25,7 +25,7 @@ void bw_catalog_expiry_stop (void);
 
 /**
  * One round on the caller's thread (the job's body; for tests).
- * @return the entries marked expired, or -1 when a database step failed (logged).
+ * @return the entries retired (deprecated), or -1 when a database step failed (logged).
  */
 long bw_catalog_expiry_round (void);
 

@@ -150,7 +150,7 @@ serve (const struct bw_config *cfg)
                                "on demand, retention is not applied", NULL);
   if (0 != bw_catalog_expiry_start ())
     bw_log_json (BW_LOG_ERROR, "catalog expiry did not start; expired approvals drop out of "
-                               "bundles but are not marked, audited or pushed to agents", NULL);
+                               "bundles but are not deprecated, audited or pushed to agents", NULL);
   printf ("bulwarkd %s listening on http://%s (API under /api/v1, health at /healthz)\n",
           PACKAGE_VERSION, cfg->listen);
   fflush (stdout);

@@ -5,9 +5,12 @@
 // (400 naming /server/..., /tools/..., /entry/...), the pin check (409
 // catalog_entry_exists), tool lists attached in place or as a superseding
 // entry (new and changed tools blocked, unchanged ones keep their state),
-// per-tool approval, credential binding of secret inputs, approval expiry
-// (marked by the server, audited as `system`, the policy version moved),
-// approving a successor deprecates its predecessor, the review queue,
+// per-tool approval, credential binding of secret inputs (only a reviewer
+// approves tools or binds credentials: a request that tries is 400; a new
+// entry carries the tool states and bindings of the live entry it
+// supersedes, nothing else), approval expiry (the server deprecates the
+// entry for good, audited as `system`, the policy version moved), approving
+// a successor deprecates its predecessor, the review queue,
 // If-Match (412/428), permissions per role, tenancy (another org's entry
 // is 404), the audit trail of every transition, and
 // POST /api/v1/agent/catalog/requests with an agent credential.
@@ -56,7 +59,8 @@ const ISSUE_TRACKER = {
 /** The tools of tools-issue-tracker.json as an entry holds them, all blocked, sorted by name. */
 function trackerTools (list = sample('tools-issue-tracker.json'))
 {
-  return list.tools.map((t) => ({ name: t.name, description_sha256: sha256hex(t.description ?? ''),
+  return list.tools.map((t) => ({ name: t.name, ...(t.description !== undefined ? { description: t.description } : {}),
+                                  description_sha256: sha256hex(t.description ?? ''),
                                   annotations: t.annotations ?? {}, state: 'blocked' }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -151,19 +155,17 @@ describe('catalog', () => {
       tools: trackerTools(),
       state: 'requested', active: false, reason: 'triage from the IDE', requested_by: `token:${viewer.id}`,
       requested_by_user: null, review_note: null, reviewed_by: null, reviewed_at: null, expires_at: null,
-      supersedes: null, revision: 1, created_at: e.created_at, updated_at: e.created_at, source: server,
+      expired_at: null, supersedes: null, revision: 1, created_at: e.created_at, updated_at: e.created_at, source: server,
     });
     assert.ok(Math.abs(Date.parse(e.created_at) - before) < 60000);
     assert.deepEqual(await get(e), e, 'GET answers the same representation');
     const trail = await auditTrail(e.id);
     assert.deepEqual(trail.map((r) => [r.action, r.actor, r.target.type, r.before_sha256, r.after_sha256]),
                      [['catalog.entry.create', `token:${viewer.id}`, 'catalog_entry', null, digest(withoutSource(e))]]);
-    // The row: pin_sha256 is the digest of the definition without tool states.
-    const def = withoutSource(e);
-    for (const k of ['id', 'state', 'active', 'reason', 'requested_by', 'requested_by_user', 'review_note', 'reviewed_by',
-                     'reviewed_at', 'expires_at', 'supersedes', 'revision', 'created_at', 'updated_at'])
-      delete def[k];
-    const pinDef = { ...def, tools: def.tools.map(({ state, ...t }) => t) };
+    // The row: pin_sha256 is the digest of what pins the server (bw_catalog_pin_sha256):
+    // name, version, kind, identity and the tools without their states and description texts.
+    const pinDef = { name: e.name, version: e.version, kind: e.kind, identity: e.identity,
+                     tools: e.tools.map(({ state: _state, description: _text, ...t }) => t) };
     assert.equal(await s.psql(`SELECT pin_sha256 || ' ' || name || ' ' || version || ' ' || kind FROM catalog_entries WHERE id = '${e.id}'`),
                  `${digest(pinDef)} ${ISSUE_TRACKER.name} 1.4.2 image`);
     // rejected: the way is free for another import of it
@@ -256,6 +258,101 @@ describe('catalog', () => {
     assertProblem(await s.api('POST', `${cat()}/import`, { token: owner.secret, rawBody: '{"server": {}, "server": {}}' }),
                   400, 'malformed_json');
     assert.equal(await count(), n0, 'nothing stored');
+  });
+
+  s.test('a bad import select is 400 at /select; one naming nothing says what the server has', async () => {
+    const count = async () => Number(await s.psql(`SELECT count(*) FROM catalog_entries WHERE org_id = '${A.id}'`));
+    const n0 = await count();
+    const server = sample('remote-http.json');
+    for (const select of ['/remotes/-1', '/remotes/00', '/remotes/+1', '/remotes/1x', '/remotes/', '/remotes/0/url',
+                          '/foo', '', 'remotes/0', `/remotes/${'9'.repeat(40)}`])
+      {
+        const r = await importRaw({ server, select, reason: 'r' });
+        assertProblem(r, 400, 'validation_failed');
+        assert.deepEqual(errorPointers(r), ['/select'], `${JSON.stringify(select)}: ${r.text}`);
+      }
+    // well formed, but there is no such package or remote: /select too, saying what exists
+    for (const [doc, select, has] of [[server, '/remotes/1', /no packages and 1 remote \(\/remotes\/0\)/],
+                                      [server, '/remotes/99999999', /no packages and 1 remote \(\/remotes\/0\)/],
+                                      [server, '/packages/0', /no packages and 1 remote \(\/remotes\/0\)/],
+                                      [sample('oci-stdio.json'), '/remotes/0', /1 package \(\/packages\/0\) and no remotes/]])
+      {
+        const r = await importRaw({ server: doc, select, reason: 'r' });
+        assertProblem(r, 400, 'validation_failed');
+        assert.deepEqual(errorPointers(r), ['/select'], r.text);
+        assert.match(r.json.errors[0].message, has, r.text);
+      }
+    assert.equal(await count(), n0, 'nothing stored');
+  });
+
+  /* ------------------------------------------- only a reviewer approves */
+
+  s.test('a request cannot approve tools or bind credentials: 400 naming each; "blocked" is accepted; imports block every tool', async () => {
+    const count = async () => Number(await s.psql(`SELECT count(*) FROM catalog_entries WHERE org_id = '${A.id}'`));
+    const n0 = await count();
+    const inputs = [{ name: 'TOKEN', kind: 'env', secret: true, required: true, credential: 'prod-token' },
+                    { name: 'A_URL', kind: 'env', secret: false, required: false }];
+    const tools = [{ name: 'zeta', description: 'z', state: 'blocked' }, { name: 'alpha', description: 'a', state: 'approved' }];
+    // not even a reviewer's own request: the review is where states and bindings are set
+    for (const token of [viewer.secret, reviewer.secret, owner.secret])
+      {
+        const r = await s.api('POST', `${cat()}/entries`, { token, body: { entry: remoteDoc('failopen', 'one', { inputs, tools }), reason: 'r' } });
+        assertProblem(r, 400, 'validation_failed');
+        assert.deepEqual(errorPointers(r), ['/entry/inputs/0/credential', '/entry/tools/1/state'], r.text);
+        const msg = Object.fromEntries(r.json.errors.map((e) => [e.pointer, e.message]));
+        assert.match(msg['/entry/tools/1/state'], /set by the review/);
+        assert.match(msg['/entry/inputs/0/credential'], /review/);
+      }
+    // reported beside the document's other errors
+    const r2 = await s.api('POST', `${cat()}/entries`, { token: viewer.secret,
+      body: { entry: { ...remoteDoc('failopen', 'one', { tools }), version: '^1' }, reason: 'r' } });
+    assertProblem(r2, 400, 'validation_failed');
+    assert.deepEqual(errorPointers(r2), ['/entry/tools/1/state', '/entry/version'], r2.text);
+    assert.equal(await count(), n0, 'nothing stored');
+    // "blocked" (the default anyway) and unbound inputs are accepted
+    const { credential: _credential, ...token } = inputs[0];
+    const ok = await created(remoteDoc('failopen', 'one', { inputs: [token, inputs[1]], tools: [tools[0]] }), { token: viewer.secret });
+    assert.deepEqual(toolStates(ok), [['zeta', 'blocked']]);
+    assert.ok(ok.inputs.every((i) => !('credential' in i)), JSON.stringify(ok.inputs));
+    // an import: a "state" in the tools/list output is no state, every tool starts blocked
+    const list = sample('tools-issue-tracker.json');
+    list.tools = list.tools.map((t) => ({ ...t, state: 'approved' }));
+    const imp = await imported({ server: { ...sample('oci-stdio.json'), version: '0.0.1' }, tools: { ...list, version: '0.0.1' } },
+                               viewer.secret);
+    assert.deepEqual(toolStates(imp), trackerTools(list).map((t) => [t.name, 'blocked']));
+    for (const e of [ok, imp])
+      {
+        await transition(e, 'review');
+        await transition(e, 'reject', { body: { note: 'only for the test' } });
+      }
+  });
+
+  s.test('a new entry carries from the live entry of its name its tool states and the bindings of inputs of the same name and kind', async () => {
+    const inputs = [{ name: 'TOKEN', kind: 'env', secret: true, required: true },
+                    { name: 'X-Key', kind: 'header', secret: true, required: false },
+                    { name: 'ARG', kind: 'argument', secret: true, required: false }];
+    const tools = [{ name: 'read', description: 'read' }, { name: 'write', description: 'write' }, { name: 'wipe', description: 'wipe' }];
+    let live = await created(remoteDoc('carry', 'one', { inputs, tools }));
+    await transition(live, 'review');
+    live = await transition(live, 'approve', { body: {
+      tools: { read: 'approved', write: 'approved' },
+      inputs: { TOKEN: { credential: 'tok' }, 'X-Key': { credential: 'key' }, ARG: { credential: 'arg' } } } });
+    // version 2: TOKEN as it was, X-Key now an env variable, ARG no longer secret, NEW new;
+    // write's description changed, admin new
+    const next = await created({ ...remoteDoc('carry', 'one', {
+      inputs: [inputs[0], { ...inputs[1], kind: 'env' }, { ...inputs[2], secret: false },
+               { name: 'NEW', kind: 'env', secret: true, required: false }],
+      tools: [tools[0], { name: 'write', description: 'write anywhere' }, tools[2], { name: 'admin', description: 'admin' }] }),
+                                 version: '2.0.0' }, { token: viewer.secret });
+    assert.equal(next.supersedes, live.id);
+    assert.deepEqual(toolStates(next), [['admin', 'blocked'], ['read', 'approved'], ['wipe', 'blocked'], ['write', 'blocked']]);
+    assert.deepEqual(Object.fromEntries(next.inputs.map((i) => [i.name, i.credential ?? null])),
+                     { ARG: null, NEW: null, TOKEN: 'tok', 'X-Key': null });
+    // the review starts from there: approving without maps keeps exactly that
+    await transition(next, 'review');
+    const approved = await transition(next, 'approve');
+    assert.deepEqual([toolStates(approved), approved.inputs], [toolStates(next), next.inputs]);
+    assert.equal((await get(live)).state, 'deprecated');
   });
 
   /* ------------------------------------------------------------ pin check */
@@ -368,6 +465,22 @@ describe('catalog', () => {
           }
         else
           assert.equal(t.status, ['approved', 'suspended'].includes(from) ? 201 : 200, `${from}: ${t.text}`);
+      }
+  });
+
+  s.test('PATCH with nothing to change is 400 validation_failed: no new revision, no audit record, no bump', async () => {
+    for (const state of ['in_review', 'approved'])
+      {
+        const e = await entryIn(state);
+        const n = (await auditTrail(e.id)).length;
+        const v0 = await s.policyVersion(A);
+        const r = await s.api('PATCH', entryPath(e), { token: reviewer.secret, headers: { 'if-match': `"${e.revision}"` }, body: {} });
+        assertProblem(r, 400, 'validation_failed');
+        assert.match(r.json.detail, /nothing to change/, r.text);
+        assert.deepEqual(errorPointers(r), [''], r.text);
+        assert.deepEqual(await get(e), e, 'unchanged');
+        assert.equal((await auditTrail(e.id)).length, n, 'not audited');
+        assert.equal(await s.policyVersion(A), v0);
       }
   });
 
@@ -514,8 +627,33 @@ describe('catalog', () => {
     const v2 = await imported({ server: { ...sample('oci-stdio.json'), version: '1.5.0' },
                                 tools: { ...sample('tools-issue-tracker.json'), version: '1.5.0' } });
     assert.deepEqual([v2.supersedes, toolStates(v2)], [tracker.id, toolStates(tracker)]);
+    assert.deepEqual(v2.inputs, tracker.inputs, 'and the credential binding of its secret input');
     await transition(v2, 'review');
     await transition(v2, 'reject', { body: { note: 'one successor is enough' } });
+  });
+
+  s.test('a tool list attached in place to an entry superseding a live one carries the live states (its own review first)', async () => {
+    // as `request-mcp` without --tools, then the tools: the same states as an import with them
+    let v3 = await imported({ server: { ...sample('oci-stdio.json'), version: '1.6.0' } }, viewer.secret);
+    assert.deepEqual([v3.supersedes, v3.tools, v3.inputs], [tracker.id, [], tracker.inputs]);
+    const list = { ...sample('tools-issue-tracker.json'), version: '1.6.0' };
+    const r = await s.api('PUT', entryPath(v3, '/tools'), { token: viewer.secret, body: list });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(toolStates(r.json), toolStates(tracker));
+    assert.deepEqual(toolStates(tracker), [['create_issue', 'blocked'], ['delete_issue', 'blocked'],
+                                           ['get_issue', 'approved'], ['list_issues', 'approved']]);
+    // in review the reviewer decides otherwise; a new list keeps the reviewer's states of
+    // unchanged tools, blocks a changed one
+    v3 = await transition(r.json, 'review');
+    const p = await s.api('PATCH', entryPath(v3), { token: reviewer.secret, headers: { 'if-match': `"${v3.revision}"` },
+                                                    body: { tools: { create_issue: 'approved', get_issue: 'blocked' } } });
+    assert.equal(p.status, 200, p.text);
+    list.tools = list.tools.map((t) => (t.name === 'list_issues' ? { ...t, description: 'List issues, and more' } : t));
+    const again = await s.api('PUT', entryPath(v3, '/tools'), { token: viewer.secret, body: list });
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(toolStates(again.json), [['create_issue', 'approved'], ['delete_issue', 'blocked'],
+                                              ['get_issue', 'blocked'], ['list_issues', 'blocked']]);
+    await transition(again.json, 'reject', { body: { note: 'only for the test' } });
   });
 
   s.test('the review queue: requested and in_review, oldest first, paged', async () => {
@@ -580,8 +718,9 @@ describe('catalog', () => {
 
   /* ---------------------------------------------------------------- expiry */
 
-  s.test('an approval with a short expiry: active until then, then marked by the server, audited, pushed', async () => {
+  s.test('an approval with a short expiry: active until then, then deprecated by the server for good, audited, pushed', async () => {
     const e0 = await imported({ server: sample('mcpb-file.json') });
+    assert.equal(e0.expired_at, null);
     await transition(e0, 'review');
     const effective = async () => {
       const r = await s.api('GET', `/api/v1/orgs/${A.id}/users/${alice.id}/effective-policy`, { token: viewer.secret });
@@ -591,15 +730,18 @@ describe('catalog', () => {
     const v0 = await effective();
     const expires = new Date(Date.now() + 2500).toISOString();
     const e = await transition(e0, 'approve', { body: { expires_at: expires, tools: {} } });
-    assert.deepEqual([e.state, e.active], ['approved', true]);
+    assert.deepEqual([e.state, e.active, e.expired_at], ['approved', true, null]);
     assert.equal(Date.parse(e.expires_at), Date.parse(expires));
     assert.equal(await effective(), v0 + 1);
     const after = await waitFor(async () => {
       const g = await get(e);
-      return g.active === false && g.revision > e.revision ? g : null;
+      return g.revision > e.revision ? g : null;
     }, EXPIRY_WAIT_MS);
     assert.ok(after, 'the approval expired');
-    assert.deepEqual([after.state, after.active, after.revision], ['approved', false, e.revision + 1]);
+    // a final state: no lingering "approved, inactive" that a PATCH could bring back
+    assert.deepEqual([after.state, after.active, after.revision, after.expires_at, after.reviewed_by],
+                     ['deprecated', false, e.revision + 1, e.expires_at, e.reviewed_by]);
+    assert.ok(Date.parse(after.expired_at) >= Date.parse(expires), `${after.expired_at} after ${expires}`);
     assert.ok(Date.now() >= Date.parse(expires));
     assert.equal(await effective(), v0 + 2, 'the expiry moved the policy version');
     const trail = await auditTrail(e.id);
@@ -608,17 +750,67 @@ describe('catalog', () => {
                      ['catalog.entry.expire', 'system', 'internal', digest({ ...withoutSource(e), active: false }),
                       digest(withoutSource(after))]);
     assert.match(last.request_id, /^catalog-expiry-[0-9a-f]{32}$/);
-    // marked once: a later round finds nothing
+    // once: a later round finds nothing
     await new Promise((res) => setTimeout(res, 1500));
     assert.equal((await auditTrail(e.id)).filter((x) => x.action === 'catalog.entry.expire').length, 1);
-    // a new expiry (or none) brings the approval back
-    const p = await s.api('PATCH', entryPath(e), { token: reviewer.secret, headers: { 'if-match': `"${after.revision}"` },
-                                                   body: { expires_at: null } });
-    assert.equal(p.status, 200, p.text);
-    assert.deepEqual([p.json.active, p.json.expires_at], [true, null]);
-    assert.equal(await effective(), v0 + 3);
+    assert.deepEqual(await get(e), after);
+    // nothing brings it back: no PATCH, no transition
+    for (const body of [{ expires_at: null }, { expires_at: new Date(Date.now() + 3600e3).toISOString() }, { note: 'x' }])
+      {
+        const p = await s.api('PATCH', entryPath(e), { token: reviewer.secret, headers: { 'if-match': `"${after.revision}"` }, body });
+        assertProblem(p, 409, 'invalid_transition');
+        assert.deepEqual([p.json.state, p.json.transition], ['deprecated', 'update']);
+      }
+    assertProblem(await transitionRaw(e, 'resume'), 409, 'invalid_transition');
+    assert.deepEqual(await get(e), after);
+    assert.equal(await effective(), v0 + 2);
+    // the pin and the name are free: the same server is requested again, superseding nothing
+    const again = await imported({ server: sample('mcpb-file.json') });
+    assert.deepEqual([again.state, again.supersedes, again.expired_at], ['requested', null, null]);
+    await transition(again, 'review');
+    await transition(again, 'reject', { body: { note: 'only for the test' } });
     const verify = await s.api('GET', `/api/v1/orgs/${A.id}/audit/verify`, { token: P() });
     assert.equal(verify.json.ok, true, verify.text);
+  });
+
+  s.test('a suspended approval expires too; an approval whose expiry passed is not approved, nor changed', async () => {
+    // suspended: deprecated when its expires_at passes (the slice does not change: no bump)
+    const s0 = await entryIn('in_review');
+    const soon = new Date(Date.now() + 2000).toISOString();
+    const sus = await transition(await transition(s0, 'approve', { body: { expires_at: soon } }), 'suspend');
+    const v0 = await s.policyVersion(A);
+    const gone = await waitFor(async () => { const g = await get(sus); return g.state !== 'suspended' ? g : null; }, EXPIRY_WAIT_MS);
+    assert.ok(gone, 'the suspended approval expired');
+    assert.deepEqual([gone.state, gone.active, gone.revision], ['deprecated', false, sus.revision + 1]);
+    assert.ok(Date.parse(gone.expired_at) >= Date.parse(soon));
+    assert.deepEqual((await auditTrail(sus.id)).slice(-1).map((x) => [x.action, x.actor]), [['catalog.entry.expire', 'system']]);
+    assert.equal(await s.policyVersion(A), v0);
+
+    // in review, an expires_at that passed before the approval: approve needs a new one
+    let e = await entryIn('in_review');
+    const p = await s.api('PATCH', entryPath(e), { token: reviewer.secret, headers: { 'if-match': `"${e.revision}"` },
+                                                   body: { expires_at: new Date(Date.now() + 1000).toISOString() } });
+    assert.equal(p.status, 200, p.text);
+    e = p.json;
+    await new Promise((res) => setTimeout(res, 1500));
+    const r = await transitionRaw(e, 'approve');
+    assertProblem(r, 400, 'validation_failed');
+    assert.deepEqual(errorPointers(r), ['/expires_at']);
+    assert.deepEqual(await get(e), e, "refused, unchanged");
+    const later = new Date(Date.now() + 3600e3).toISOString();
+    e = await transition(e, 'approve', { body: { expires_at: later } });
+    assert.deepEqual([e.state, e.active, Date.parse(e.expires_at)], ['approved', true, Date.parse(later)]);
+
+    // approved, its expiry just passed (set behind the API's back), the job not yet there:
+    // a PATCH cannot revive it, whoever gets there first
+    await s.psql(`UPDATE catalog_entries SET expires_at = now () - interval '1 second' WHERE id = '${e.id}'`);
+    const late = await s.api('PATCH', entryPath(e), { token: reviewer.secret, headers: { 'if-match': `"${e.revision}"` },
+                                                      body: { expires_at: later } });
+    assertProblem(late, 409, 'invalid_transition');
+    assert.equal(late.json.transition, 'update');
+    const dead = await waitFor(async () => { const g = await get(e); return g.state === 'deprecated' ? g : null; }, EXPIRY_WAIT_MS);
+    assert.ok(dead, 'the job deprecates it');
+    assert.equal(dead.active, false);
   });
 
   /* ---------------------------------------------- roles, tenancy, agents */

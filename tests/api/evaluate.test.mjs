@@ -9,10 +9,11 @@
 // every decision of its org deny.  The MCP catalog step (DESIGN §4 step 1)
 // runs first, with the org's approved slice at the same version: an
 // unapproved server, another identity, a blocked tool, a changed or missing
-// tool description, a credential the approval does not bind, are denied
+// tool description, a credential the approval does not bind or asked for
+// by a process that does not name the approved identity, are denied
 // with reason catalog and no rule matched; an approved tool's annotations
 // (from the catalog, never the request) feed the rules' `when`; suspend,
-// resume and expiry show at once.
+// resume and expiry show at once (an expired approval is deprecated for good).
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,6 +65,23 @@ describe('evaluate', () => {
   };
   const catalogDeny = (check, entryId) => ({ decision: 'deny', reason: 'catalog', would_deny: false, deciding_rule: null,
                                              matched: [], catalog: { check, entry_id: entryId } });
+  /** Request GH (a remote server) and approve three of its four tools, its token bound; the entry. */
+  const approveGh = async () => {
+    const r = await s.api('POST', `/api/v1/orgs/${A.id}/catalog/entries`, { token: viewer, body: { reason: 'issues from the IDE', entry: {
+      name: GH, version: '0.9.0', kind: 'remote', identity: { url: GH_URL, transport: 'streamable-http' },
+      inputs: [{ name: 'Authorization', kind: 'header', secret: true, required: true }],
+      tools: [
+        { name: 'get_issue', description: GH_TOOLS.get_issue, annotations: { readOnlyHint: true } },
+        { name: 'list_issues', description: GH_TOOLS.list_issues, annotations: { readOnlyHint: true } },
+        { name: 'create_issue', description: GH_TOOLS.create_issue, annotations: { readOnlyHint: false, destructiveHint: false } },
+        { name: 'delete_repo', description: GH_TOOLS.delete_repo, annotations: { destructiveHint: true } },
+      ] } } });
+    assert.equal(r.status, 201, r.text);
+    const e = await transition(r.json, 'review');
+    return transition(e, 'approve', {
+      tools: { get_issue: 'approved', list_issues: 'approved', create_issue: 'approved' },
+      inputs: { Authorization: { credential: 'github-token' } } });
+  };
 
   s.test('setup: a directory (eng = {alice}, bob, inactive carol), three policies, GH approved in the catalog', async () => {
     A = await newOrg('eva');
@@ -121,21 +139,8 @@ describe('evaluate', () => {
     });
 
     // GH, a remote server, with three of its four tools approved and its token bound.
-    const r = await s.api('POST', `/api/v1/orgs/${A.id}/catalog/entries`, { token: viewer, body: { reason: 'issues from the IDE', entry: {
-      name: GH, version: '0.9.0', kind: 'remote', identity: { url: GH_URL, transport: 'streamable-http' },
-      inputs: [{ name: 'Authorization', kind: 'header', secret: true, required: true }],
-      tools: [
-        { name: 'get_issue', description: GH_TOOLS.get_issue, annotations: { readOnlyHint: true } },
-        { name: 'list_issues', description: GH_TOOLS.list_issues, annotations: { readOnlyHint: true } },
-        { name: 'create_issue', description: GH_TOOLS.create_issue, annotations: { readOnlyHint: false, destructiveHint: false } },
-        { name: 'delete_repo', description: GH_TOOLS.delete_repo, annotations: { destructiveHint: true } },
-      ] } } });
-    assert.equal(r.status, 201, r.text);
-    ghEntry = await transition(r.json, 'review');
     const v0 = await version(A);
-    ghEntry = await transition(ghEntry, 'approve', {
-      tools: { get_issue: 'approved', list_issues: 'approved', create_issue: 'approved' },
-      inputs: { Authorization: { credential: 'github-token' } } });
+    ghEntry = await approveGh();
     assert.equal(ghEntry.state, 'approved');
     assert.ok(await version(A) > v0, 'an approval bumps the policy version');
   });
@@ -220,15 +225,42 @@ describe('evaluate', () => {
     assert.deepEqual(inB.json.catalog, { check: 'not_approved', entry_id: null });
   });
 
-  s.test('catalog: a credential toward an MCP server must be bound to one of its secret inputs', async () => {
+  s.test('catalog: a credential toward an MCP server goes only to the approved process, and must be bound to one of its secret inputs', async () => {
     const use = (credential, target) => ({ surface: 'credentials', action: 'use', resource: { credential, ...target } });
-    const bound = await decide(use('github-token', { mcp_server: GH }));
+    const toGh = (extra = {}) => ({ mcp_server: GH, identity: { url: GH_URL }, ...extra });
+    const bound = await decide(use('github-token', toGh()));
     assert.deepEqual([bound.decision, bound.deciding_rule, bound.catalog],
                      ['allow', ref(baseline, 'gh-token'), { check: 'approved', entry_id: ghEntry.id }]);
-    assert.deepEqual(await decide(use('ci-token', { mcp_server: GH })),
+    const upper = await decide(use('github-token', toGh({ identity: { url: 'HTTPS://API.GithubCopilot.com/mcp/', version: '0.9.0' } })));
+    assert.deepEqual([upper.decision, upper.catalog.check], ['allow', 'approved']);
+    assert.deepEqual(await decide(use('ci-token', toGh())),
                      { ...catalogDeny('credential_unbound', ghEntry.id), policy_version: await version(A) });
-    assert.deepEqual((await decide(use('ci-token', { mcp_server: 'io.example/unlisted' }))).catalog,
+    assert.deepEqual((await decide(use('ci-token', { mcp_server: 'io.example/unlisted', identity: { url: GH_URL } }))).catalog,
                      { check: 'not_approved', entry_id: null });
+    // The server's name is what any process can claim: without the approved identity, or with
+    // another, the catalog denies before any rule (github-token would be allowed by gh-token).
+    for (const [target, check] of [
+      [{ mcp_server: GH }, 'identity_missing'],
+      [toGh({ identity: { url: 'https://evil.example/mcp/' } }), 'identity_mismatch'],
+      [toGh({ identity: { url: GH_URL, version: '0.9.1' } }), 'identity_mismatch'],
+      [toGh({ identity: { image_digest: `sha256:${'a'.repeat(64)}` } }), 'identity_mismatch'],
+      [toGh({ identity: { package: 'github-mcp', version: '0.9.0' } }), 'identity_mismatch'],
+    ])
+      assert.deepEqual(await decide(use('github-token', target)),
+                       { ...catalogDeny(check, ghEntry.id), policy_version: await version(A) }, JSON.stringify(target));
+    // An unbound credential from the wrong process: the identity is checked first.
+    assert.deepEqual((await decide(use('ci-token', { mcp_server: GH }))).catalog, { check: 'identity_missing', entry_id: ghEntry.id });
+    // An identity only goes with an MCP server, and is validated like an mcp request's.
+    for (const [resource, pointer] of [
+      [{ credential: 'github-token', host: 'api.github.com', identity: { url: GH_URL } }, '/resource/identity'],
+      [{ credential: 'github-token', mcp_server: GH, identity: { url: 'ftp://x' } }, '/resource/identity/url'],
+      [{ credential: 'github-token', mcp_server: GH, identity: {} }, '/resource/identity'],
+    ])
+      {
+        const r = await evaluate(A, { surface: 'credentials', action: 'use', resource });
+        assertProblem(r, 400, 'validation_failed');
+        assert.deepEqual(pointers(r), [pointer], r.text);
+      }
     const toHost = await decide(use('github-token', { host: 'api.github.com' }));
     assert.equal('catalog' in toHost, false, 'a credential toward a host is not a catalog matter');
   });
@@ -256,12 +288,19 @@ describe('evaluate', () => {
     assert.ok(await waitFor(async () => (await decide(mcp('get_issue'))).catalog.check === 'not_approved', 5000),
               'the expiry job drops the entry from the slice');
     assert.ok(await version(A) > v || after.catalog.check === 'not_approved', 'the expiry bumped the version');
-    // Clearing the expiry brings it back.
-    const g = await s.api('GET', entryPath(ghEntry), { token: viewer });
-    const back = await s.api('PATCH', entryPath(ghEntry), { token: reviewer, headers: { 'If-Match': `"${g.json.revision}"` },
+    // The job retires it for good (deprecated): clearing the expiry does not bring it back,
+    // a new request approved again does.
+    const gone = await waitFor(async () => {
+      const g = await s.api('GET', entryPath(ghEntry), { token: viewer });
+      return g.json.state === 'deprecated' ? g.json : null;
+    }, 5000);
+    assert.ok(gone, 'the expiry job deprecates the entry');
+    const back = await s.api('PATCH', entryPath(ghEntry), { token: reviewer, headers: { 'If-Match': `"${gone.revision}"` },
                                                             body: { expires_at: null } });
-    assert.equal(back.status, 200, back.text);
-    ghEntry = back.json;
+    assertProblem(back, 409, 'invalid_transition');
+    assert.deepEqual((await decide(mcp('get_issue'))).catalog, { check: 'not_approved', entry_id: null });
+    ghEntry = await approveGh();
+    assert.equal(ghEntry.supersedes, null, 'nothing live to supersede');
     assert.equal((await decide(mcp('get_issue'))).decision, 'allow');
   });
 
@@ -373,6 +412,11 @@ describe('evaluate', () => {
     assertProblem(invalid, 400, 'validation_failed');
     assert.ok(pointers(invalid).includes('/policy/mode'));
     assert.ok(pointers(invalid).includes('/requests/0/surface'));
+    assert.equal(invalid.json.detail, 'the draft policy and one or more requests are invalid');
+    const badDraft = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
+      policy: { ...draft, mode: 'monitor' }, requests: [net('x.test')] } });
+    assertProblem(badDraft, 400, 'validation_failed');
+    assert.deepEqual([badDraft.json.detail, pointers(badDraft)], ['the draft policy is invalid', ['/policy/mode']]);
     const foreign = await s.api('POST', `/api/v1/orgs/${A.id}/policies/simulate`, { token: viewer, body: {
       policy: { ...draft, scope: { org_wide: false, users: [outsider] } }, requests: [net('x.test', 443, outsider)] } });
     assertProblem(foreign, 400, 'validation_failed');

@@ -31,127 +31,24 @@
 
 import { describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { Bulwarkd, canonicalJson, sha256hex, sleep, useServer, waitFor } from '../api/harness.mjs';
 import {
-  Bulwarkd, canonicalJson, childEnv, requireEnv, sanitizerReports, sha256hex, sleep, useServer,
-  waitFor,
-} from '../api/harness.mjs';
+  EVENTUALLY_MS, LONGPOLL_BOUND_MS, agent, agentDirs, check, claimsOf, headerOf, once, readHead, show,
+  startRun as startAgentRun, status,
+} from './agent_harness.mjs';
 
-const AGENT = requireEnv('BULWARK_AGENT');
 const MASTER_KEY = crypto.randomBytes(32).toString('hex');
-/** Generous bound for anything asynchronous that is not the protocol's one second. */
-const EVENTUALLY_MS = 15000;
-/** The protocol's promise (DESIGN §6): a change reaches a waiting agent within this. */
-const LONGPOLL_BOUND_MS = 1000;
 
 const b64u = (v) => Buffer.from(v).toString('base64url');
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-agent-e2e-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+const { newAgentDirs } = agentDirs('bw-agent-e2e-');
 
-/* ------------------------------------------------------------ the agent */
-
-/** A state directory and a home directory for one agent. */
-function newAgentDirs (name)
-{
-  const dir = path.join(TMP, name, 'state');
-  const home = path.join(TMP, name, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  return { name, dir, home };
-}
-
-function agentEnv (a, extra = {})
-{
-  return childEnv({ BULWARK_AGENT_STATE_DIR: a.dir, HOME: a.home, ...extra });
-}
-
-function assertClean (what, stderr)
-{
-  const san = sanitizerReports(stderr);
-  assert.equal(san.length, 0, `${what}: sanitizer report:\n${stderr}`);
-}
-
-/** Run `bulwark-agent @args` to completion: {code, stdout, stderr}. */
-function agent (a, args, { env = {}, timeoutMs = 90000 } = {})
-{
-  return new Promise((resolve) => {
-    execFile(AGENT, args, { env: agentEnv(a, env), timeout: timeoutMs, cwd: a.home },
-             (err, stdout, stderr) => {
-               const r = { code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr };
-               assertClean(`bulwark-agent ${args.join(' ')}`, stderr);
-               resolve(r);
-             });
-  });
-}
-
-const show = (r) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-/** `status --json` as an object. */
-async function status (a)
-{
-  const r = await agent(a, ['status', '--json']);
-  assert.equal(r.code, 0, show(r));
-  return JSON.parse(r.stdout);
-}
-
-/** `run --once`: {code, summary (parsed), r}. */
-async function once (a, extra = [])
-{
-  const r = await agent(a, ['run', '--once', ...extra]);
-  let summary = null;
-  try
-    {
-      summary = JSON.parse(r.stdout.trim().split('\n').pop());
-    }
-  catch
-    {
-      /* left null; the caller's asserts show the output */
-    }
-  return { code: r.code, summary, r };
-}
-
-/** `check ...`: {code, line (stdout, trimmed), r}. */
-async function check (a, ...args)
-{
-  const r = await agent(a, ['check', ...args]);
-  return { code: r.code, line: r.stdout.trim(), r };
-}
-
-/** A long-running `bulwark-agent run ...`; stop() sends SIGTERM and asserts exit 0. */
-function startRun (a, args)
-{
-  const p = spawn(AGENT, ['run', ...args], { env: agentEnv(a, { BULWARK_AGENT_LOG_LEVEL: 'debug' }),
-                                             stdio: ['ignore', 'pipe', 'pipe'] });
-  const h = { p, out: '', exit: null };
-  p.stdout.on('data', (d) => { h.out += d; });
-  p.stderr.on('data', (d) => { h.out += d; });
-  h.exited = new Promise((resolve) => p.on('exit', (code, signal) => { h.exit = { code, signal }; resolve(h.exit); }));
-  h.stop = async () => {
-    if (!h.exit)
-      p.kill('SIGTERM');
-    const t0 = Date.now();
-    const e = await Promise.race([h.exited, sleep(10000).then(() => null)]);
-    if (!e)
-      {
-        p.kill('SIGKILL');
-        assert.fail(`bulwark-agent run did not stop within 10 s of SIGTERM\n${h.out}`);
-      }
-    assert.deepEqual(e, { code: 0, signal: null }, `bulwark-agent run exit after SIGTERM\n${h.out}`);
-    assert.ok(Date.now() - t0 < 5000, 'a long-poll is cut short by SIGTERM');
-    assertClean('bulwark-agent run', h.out);
-  };
-  return h;
-}
-
-/** Claims of a compact JWS (not verified). */
-const claimsOf = (jws) => JSON.parse(Buffer.from(jws.split('.')[1], 'base64url'));
-const headerOf = (jws) => JSON.parse(Buffer.from(jws.split('.')[0], 'base64url'));
-const readHead = (a) => fs.readFileSync(path.join(a.dir, 'head.jws'), 'utf8');
+/** A long-running `bulwark-agent run ...`; stop() asserts that SIGTERM cuts its long-poll short. */
+const startRun = (a, args) => startAgentRun(a, args, { stopWithinMs: 5000 });
 
 /* ----------------------------------------------------- tampering proxy */
 

@@ -2,7 +2,7 @@
 // bulwarkd (tests/api/harness.mjs) and bulwark-agent ($BULWARK_AGENT).
 //
 // An admin imports a server from its registry description
-// (../shared/testdata/mcp-registry/oci-stdio.json), attaches its tools/list
+// (tests/testdata/mcp-registry/oci-stdio.json), attaches its tools/list
 // output, a catalog reviewer reviews it and approves two of its four tools.
 // An enrolled agent running `bulwark-agent run` (long-poll) receives the
 // approved slice in its signed bundle and `check mcp` allows exactly those
@@ -11,8 +11,9 @@
 // changed or missing description — each with reason `catalog` and the
 // catalog check that failed, before any rule (the org's policy allows every
 // MCP tool: the catalog alone decides here).  /evaluate agrees with the
-// agent.  A credential toward the server is usable only when the approval
-// binds it to the server's secret input.  Suspend denies and resume allows
+// agent.  A credential toward the server goes only to a process that names
+// the pinned identity (the name alone is refused), and only when the
+// approval binds it to the server's secret input.  Suspend denies and resume allows
 // again; a revoke reaches the long-polling agent within one second
 // (measured).  An approval with an expiry is denied by the agent once it
 // passes, without a new bundle, and the next bundle drops it.
@@ -21,113 +22,34 @@
 
 import { describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { canonicalJson, childEnv, requireEnv, sanitizerReports, sha256hex, sleep, useServer, waitFor } from '../api/harness.mjs';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson, sha256hex, sleep, useServer, waitFor } from '../api/harness.mjs';
+import {
+  EVENTUALLY_MS, LONGPOLL_BOUND_MS, agent, agentDirs, check, claimsOf, readHead, show, startRun, status,
+} from './agent_harness.mjs';
 
-const AGENT = requireEnv('BULWARK_AGENT');
-/** Generous bound for anything asynchronous that is not the protocol's one second. */
-const EVENTUALLY_MS = 15000;
-/** The protocol's promise (DESIGN §6, issue 5): a revoke reaches a waiting agent within this. */
-const LONGPOLL_BOUND_MS = 1000;
-
-const REGISTRY = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'shared',
-                              'testdata', 'mcp-registry');
-const registryFile = (name) => {
-  for (const dir of [process.env.BULWARK_TESTDATA_MCP, REGISTRY, '/work/shared/testdata/mcp-registry'])
-    if (dir && fs.existsSync(path.join(dir, name)))
-      return path.join(dir, name);
-  throw new Error(`testdata ${name} not found (set BULWARK_TESTDATA_MCP)`);
-};
+/** The registry samples: the repository's copy, or $BULWARK_TESTDATA_MCP. */
+const REGISTRY = process.env.BULWARK_TESTDATA_MCP
+  || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'testdata', 'mcp-registry');
+const registryFile = (name) => path.join(REGISTRY, name);
 const readRegistry = (name) => JSON.parse(fs.readFileSync(registryFile(name), 'utf8'));
 
 const SERVER = 'io.example.tools/issue-tracker';
 const DIGEST = 'sha256:5b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80';
 const OTHER_DIGEST = `sha256:${'0'.repeat(64)}`;
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-catalog-e2e-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+const { TMP, newAgentDirs } = agentDirs('bw-catalog-e2e-');
 
 /* ------------------------------------------------------------ the agent */
-
-function newAgentDirs (name)
-{
-  const dir = path.join(TMP, name, 'state');
-  const home = path.join(TMP, name, 'home');
-  fs.mkdirSync(home, { recursive: true });
-  return { name, dir, home };
-}
-
-const agentEnv = (a, extra = {}) => childEnv({ BULWARK_AGENT_STATE_DIR: a.dir, HOME: a.home, ...extra });
-
-function assertClean (what, stderr)
-{
-  const san = sanitizerReports(stderr);
-  assert.equal(san.length, 0, `${what}: sanitizer report:\n${stderr}`);
-}
-
-/** Run `bulwark-agent @args` to completion: {code, stdout, stderr}. */
-function agent (a, args, { timeoutMs = 90000 } = {})
-{
-  return new Promise((resolve) => {
-    execFile(AGENT, args, { env: agentEnv(a), timeout: timeoutMs, cwd: a.home }, (err, stdout, stderr) => {
-      const r = { code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr };
-      assertClean(`bulwark-agent ${args.join(' ')}`, stderr);
-      resolve(r);
-    });
-  });
-}
-
-const show = (r) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-async function status (a)
-{
-  const r = await agent(a, ['status', '--json']);
-  assert.equal(r.code, 0, show(r));
-  return JSON.parse(r.stdout);
-}
-
-/** `check ...`: {code, line (stdout, trimmed), r}. */
-async function check (a, ...args)
-{
-  const r = await agent(a, ['check', ...args]);
-  return { code: r.code, line: r.stdout.trim(), r };
-}
-
-/** A long-running `bulwark-agent run ...`; stop() sends SIGTERM and asserts exit 0. */
-function startRun (a, args)
-{
-  const p = spawn(AGENT, ['run', ...args], { env: agentEnv(a, { BULWARK_AGENT_LOG_LEVEL: 'debug' }),
-                                             stdio: ['ignore', 'pipe', 'pipe'] });
-  const h = { p, out: '', exit: null };
-  p.stdout.on('data', (d) => { h.out += d; });
-  p.stderr.on('data', (d) => { h.out += d; });
-  h.exited = new Promise((resolve) => p.on('exit', (code, signal) => { h.exit = { code, signal }; resolve(h.exit); }));
-  h.stop = async () => {
-    if (!h.exit)
-      p.kill('SIGTERM');
-    const e = await Promise.race([h.exited, sleep(10000).then(() => null)]);
-    if (!e)
-      {
-        p.kill('SIGKILL');
-        assert.fail(`bulwark-agent run did not stop within 10 s of SIGTERM\n${h.out}`);
-      }
-    assert.deepEqual(e, { code: 0, signal: null }, `bulwark-agent run exit after SIGTERM\n${h.out}`);
-    assertClean('bulwark-agent run', h.out);
-  };
-  return h;
-}
-
-const claimsOf = (jws) => JSON.parse(Buffer.from(jws.split('.')[1], 'base64url'));
 
 /** The bundle version of @a's active head, read from disk (no process: cheap enough to poll every few ms). */
 function headVersion (a)
 {
   try
     {
-      return claimsOf(fs.readFileSync(path.join(a.dir, 'head.jws'), 'utf8')).bundle_version;
+      return claimsOf(readHead(a)).bundle_version;
     }
   catch
     {
@@ -138,7 +60,7 @@ function headVersion (a)
 /** The active bundle document of @a. */
 function activeBundle (a)
 {
-  const c = claimsOf(fs.readFileSync(path.join(a.dir, 'head.jws'), 'utf8'));
+  const c = claimsOf(readHead(a));
   return JSON.parse(fs.readFileSync(path.join(a.dir, `bundle-${c.sha256}.json`), 'utf8'));
 }
 
@@ -374,15 +296,53 @@ describe('MCP catalog end to end', () => {
       }
   });
 
-  s.test('a credential toward the server is usable only when the approval binds it to its secret input', async () => {
-    await checkLine(['credentials', 'tracker-token', SERVER], 0,
+  s.test('a credential toward the server goes only to the approved process, and only when the approval binds it to its secret input', async () => {
+    const cred = (name, server = SERVER, digest = DIGEST, extra = []) => ['credentials', name, server, ...(digest ? ['--image-digest', digest] : []), ...extra];
+    await checkLine(cred('tracker-token'), 0,
                     `allow reason=rule catalog=approved policy_id=${policy.id} revision=${policy.revision} rule_id=tracker-token`);
-    await checkLine(['credentials', 'stolen-token', SERVER], 1, denyLine('credential_unbound'));
-    await checkLine(['credentials', 'stolen-token', 'io.example.tools/other'], 1, denyLine('not_approved'));
-    const r = await api('POST', orgPath(A, '/evaluate'), { token: developer, body: {
-      surface: 'credentials', action: 'use', resource: { credential: 'stolen-token', mcp_server: SERVER } } });
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual([r.json.decision, r.json.reason, r.json.catalog], ['deny', 'catalog', { check: 'credential_unbound', entry_id: entry.id }]);
+    await checkLine(cred('tracker-token', SERVER, DIGEST, ['--version', '1.4.2']), 0,
+                    `allow reason=rule catalog=approved policy_id=${policy.id} revision=${policy.revision} rule_id=tracker-token`);
+    await checkLine(cred('stolen-token'), 1, denyLine('credential_unbound'));
+    await checkLine(cred('stolen-token', 'io.example.tools/other'), 1, denyLine('not_approved'));
+    // Any process can claim the server's name: without the pinned identity, or with another, no credential.
+    await checkLine(cred('tracker-token', SERVER, null), 1, denyLine('identity_missing'));
+    await checkLine(cred('tracker-token', SERVER, OTHER_DIGEST), 1, denyLine('identity_mismatch'));
+    await checkLine(cred('tracker-token', SERVER, DIGEST, ['--version', '1.4.3']), 1, denyLine('identity_mismatch'));
+    await checkLine(cred('tracker-token', SERVER, null, ['--url', 'https://mcp.docs.example.com/mcp']), 1, denyLine('identity_mismatch'));
+    const j = await agent(a, ['check', '--json', ...cred('tracker-token', SERVER, DIGEST, ['--version', '1.4.2'])]);
+    assert.equal(j.code, 0, show(j));
+    assert.deepEqual(JSON.parse(j.stdout).request.resource,
+                     { credential: 'tracker-token', mcp_server: SERVER, identity: { image_digest: DIGEST, version: '1.4.2' } });
+    // The mcp-only options stay mcp-only; an identity needs an MCP server.
+    for (const [args, want] of [
+      [cred('tracker-token', SERVER, DIGEST, ['--description', 'x']), /go with mcp only/],
+      [cred('tracker-token', SERVER, DIGEST, ['--action', 'list_tools']), /go with mcp only/],
+      [cred('tracker-token', 'api.example.com', DIGEST), /identity options go with an MCP server/],
+      [cred('tracker-token', SERVER, DIGEST, ['--url', 'https://x.example/mcp']), /one of --image-digest, --url or --package/],
+    ])
+      {
+        const r = await agent(a, ['check', ...args]);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${show(r)}`);
+        assert.match(r.stderr, want, args.join(' '));
+      }
+    const help = await agent(a, ['--help']);
+    assert.match(help.stdout, /credentials <credential> <host>\n\s+credentials <credential> <mcp-server>\n\s+\[--image-digest/);
+    // /evaluate agrees.
+    for (const [resource, why] of [
+      [{ credential: 'stolen-token', mcp_server: SERVER, identity: { image_digest: DIGEST } }, 'credential_unbound'],
+      [{ credential: 'tracker-token', mcp_server: SERVER }, 'identity_missing'],
+      [{ credential: 'tracker-token', mcp_server: SERVER, identity: { image_digest: OTHER_DIGEST } }, 'identity_mismatch'],
+      [{ credential: 'tracker-token', mcp_server: SERVER, identity: { url: 'https://mcp.docs.example.com/mcp' } }, 'identity_mismatch'],
+    ])
+      {
+        const r = await api('POST', orgPath(A, '/evaluate'), { token: developer, body: { surface: 'credentials', action: 'use', resource } });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual([r.json.decision, r.json.reason, r.json.matched, r.json.catalog], ['deny', 'catalog', [], { check: why, entry_id: entry.id }],
+                         JSON.stringify(resource));
+      }
+    const ok = await api('POST', orgPath(A, '/evaluate'), { token: developer, body: {
+      surface: 'credentials', action: 'use', resource: { credential: 'tracker-token', mcp_server: SERVER, identity: { image_digest: DIGEST } } } });
+    assert.deepEqual([ok.json.decision, ok.json.reason, ok.json.catalog], ['allow', 'rule', { check: 'approved', entry_id: entry.id }]);
   });
 
   s.test('suspend denies at once; resume allows again', async (t) => {
@@ -393,7 +353,7 @@ describe('MCP catalog end to end', () => {
     t.diagnostic(`suspend to agent: ${await bundleAfter(v0, t0)} ms`);
     assert.deepEqual(activeBundle(a).catalog, []);
     await checkLine(mcpArgs('get_issue'), 1, denyLine('not_approved'));
-    await checkLine(['credentials', 'tracker-token', SERVER], 1, denyLine('not_approved'));
+    await checkLine(['credentials', 'tracker-token', SERVER, '--image-digest', DIGEST], 1, denyLine('not_approved'));
 
     v0 = headVersion(a);
     entry = await transition(entry, 'resume');
@@ -456,13 +416,14 @@ describe('MCP catalog end to end', () => {
     assert.equal(headVersion(a), held, 'denied with the same bundle');
     assert.equal(activeBundle(a).catalog[0].id, entry2.id);
 
-    // The expiry job marks it, audits it and bumps the version: the next bundle drops it.
+    // The expiry job deprecates it for good, audits it and bumps the version: the next bundle drops it.
     const e = await waitFor(async () => {
       const g = await api('GET', entryPath(entry2), { token: reviewer });
-      return g.json.active === false ? g.json : null;
+      return g.json.state === 'deprecated' ? g.json : null;
     }, EVENTUALLY_MS);
-    assert.ok(e, 'the API shows the entry inactive');
-    assert.equal(e.state, 'approved');
+    assert.ok(e, 'the expiry job deprecates the entry');
+    assert.equal(e.active, false);
+    assert.ok(Date.parse(e.expired_at) >= expiresMs, `expired_at ${e.expired_at}`);
     assert.ok(await waitFor(async () => Number(await s.psql(`SELECT count(*) FROM audit_log WHERE org_id = '${A.id}'
                                                               AND action = 'catalog.entry.expire' AND target_id = '${entry2.id}'`)) === 1,
                             EVENTUALLY_MS), 'catalog.entry.expire audited');
@@ -562,6 +523,13 @@ describe('MCP catalog end to end', () => {
     assert.ok(allowed.every((e) => e.reason === 'rule'));
     assert.ok(allowed.some((e) => canonicalJson(e.resource) === canonicalJson({ server: SERVER, tool: 'get_issue', identity: { image_digest: DIGEST } })),
               JSON.stringify(allowed.map((e) => e.resource)));
+    // A credential's event names the process it was asked for.
+    const creds = JSON.parse(await s.psql(`SELECT coalesce(json_agg(json_build_object('decision', decision, 'resource', resource) ORDER BY seq), '[]')
+                                           FROM events WHERE org_id = '${A.id}' AND agent_id = '${st.agent_id}' AND surface = 'credentials'`));
+    assert.ok(creds.some((e) => e.decision === 'allow' && canonicalJson(e.resource) === canonicalJson(
+      { credential: 'tracker-token', mcp_server: SERVER, identity: { image_digest: DIGEST, version: '1.4.2' } })), JSON.stringify(creds));
+    assert.ok(creds.some((e) => e.decision === 'deny' && canonicalJson(e.resource) === canonicalJson(
+      { credential: 'tracker-token', mcp_server: SERVER })), JSON.stringify(creds));
   });
 
   s.test('another org sees none of it', async () => {

@@ -444,8 +444,8 @@ START_TEST (test_entry_normalize)
     "'inputs':[{'name':'Accept','kind':'header','secret':false,'required':false,'description':'d'},"
     "{'name':'TOKEN','kind':'env','secret':true,'required':true,'credential':'srv-token'}],"
     "'tools':[{'name':'ask','description_sha256':'" HEX64 "','annotations':{},'state':'blocked'},"
-    "{'name':'zap','description_sha256':'%s','annotations':{'destructiveHint':true,'title':'Zap'},"
-    "'state':'approved'}]}",
+    "{'name':'zap','description':'Zap it','description_sha256':'%s',"
+    "'annotations':{'destructiveHint':true,'title':'Zap'},'state':'approved'}]}",
     sha ("Zap it"));
   /* normalizing the normalized form changes nothing */
   json_t *again = bw_catalog_entry_normalize (e, "", errors);
@@ -540,7 +540,7 @@ static const struct
   /* tools */
   { ENTRY (",'tools':[" TOOL_GET "," TOOL_GET "]"), "/tools/1/name" },
   { ENTRY (",'tools':[{'name':'b','description':'x'},{'name':'a','description':'y'},{'name':'b','description_sha256':'" HEX64 "'}]"), "/tools/2/name" },
-  { ENTRY (",'tools':[{'name':'get','description':'Get','description_sha256':'" HEX64 "'}]"), "/tools/0" },
+  { ENTRY (",'tools':[{'name':'get','description':'Get','description_sha256':'" HEX64 "'}]"), "/tools/0/description_sha256" },
   { ENTRY (",'tools':[{'name':'get'}]"), "/tools/0/description_sha256" },
   { ENTRY (",'tools':[{'name':'get','description_sha256':'" HEX16 "'}]"), "/tools/0/description_sha256" },
   { ENTRY (",'tools':[{'name':'get','description_sha256':'" "0123456789ABCDEF" HEX16 HEX16 HEX16 "'}]"), "/tools/0/description_sha256" },
@@ -617,20 +617,23 @@ END_TEST
 
 /* ---- tools/list ---- */
 
-/* The tracker's tools as normalized (sorted by name, blocked). */
+/* The tracker's tools as normalized (sorted by name, blocked, each with its
+   description text and hash). */
 static json_t *
 tracker_tools (void)
 {
   return json_pack (
-    "[{s:s, s:s, s:{s:b, s:b}, s:s}, {s:s, s:s, s:{s:b}, s:s}, {s:s, s:s, s:{s:b, s:b}, s:s},"
-    " {s:s, s:s, s:{s:b}, s:s}]",
-    "name", "create_issue", "description_sha256", sha ("File a new issue"), "annotations",
-    "readOnlyHint", 0, "destructiveHint", 0, "state", "blocked", "name", "delete_issue",
+    "[{s:s, s:s, s:s, s:{s:b, s:b}, s:s}, {s:s, s:s, s:s, s:{s:b}, s:s},"
+    " {s:s, s:s, s:s, s:{s:b, s:b}, s:s}, {s:s, s:s, s:s, s:{s:b}, s:s}]",
+    "name", "create_issue", "description", "File a new issue", "description_sha256",
+    sha ("File a new issue"), "annotations", "readOnlyHint", 0, "destructiveHint", 0, "state",
+    "blocked", "name", "delete_issue", "description", "Delete an issue permanently",
     "description_sha256", sha ("Delete an issue permanently"), "annotations", "destructiveHint", 1,
-    "state", "blocked", "name", "get_issue", "description_sha256",
-    sha ("Fetch one issue by number"), "annotations", "readOnlyHint", 1, "openWorldHint", 1,
-    "state", "blocked", "name", "list_issues", "description_sha256",
-    sha ("List issues matching a query"), "annotations", "readOnlyHint", 1, "state", "blocked");
+    "state", "blocked", "name", "get_issue", "description", "Fetch one issue by number",
+    "description_sha256", sha ("Fetch one issue by number"), "annotations", "readOnlyHint", 1,
+    "openWorldHint", 1, "state", "blocked", "name", "list_issues", "description",
+    "List issues matching a query", "description_sha256", sha ("List issues matching a query"),
+    "annotations", "readOnlyHint", 1, "state", "blocked");
 }
 
 START_TEST (test_tools_list_sample)
@@ -685,7 +688,8 @@ START_TEST (test_tools_list_forms)
      alone, and so are annotation keys MCP may add */
   json_t *list = load ("{'tools':[{'name':'b','inputSchema':{'type':'object'},'title':'B',"
                        "'icons':[],'annotations':{'idempotentHint':true,'futureHint':1}},"
-                       "{'name':'a','description':''}],'nextCursor':'c2','_meta':{}}");
+                       "{'name':'a','description':''},{'name':'c','description':'See\\nC'}],"
+                       "'nextCursor':null,'_meta':{}}");
   json_t *tools = bw_catalog_tools_from_list (list, "io.example/srv", "1", "", errors);
   char want[1024];
 
@@ -693,10 +697,110 @@ START_TEST (test_tools_list_forms)
   snprintf (want, sizeof (want),
             "[{'name':'a','description_sha256':'%s','annotations':{},'state':'blocked'},"
             "{'name':'b','description_sha256':'%s','annotations':{'idempotentHint':true},"
+            "'state':'blocked'},"
+            "{'name':'c','description':'See\\nC','description_sha256':'%s','annotations':{},"
             "'state':'blocked'}]",
-            sha (""), sha (""));
+            sha (""), sha (""), sha ("See\nC"));
   expect_json (tools, want, "forms");
   json_decref (list);
+
+  /* a page with a next one is not the list: refused, never stored as the whole of it */
+  list = load ("{'jsonrpc':'2.0','id':3,'result':{'tools':[{'name':'a'}],'nextCursor':'c2'}}");
+  tools = bw_catalog_tools_from_list (list, "io.example/srv", "1", "/tools", errors);
+  ck_assert_ptr_null (tools);
+  ck_assert_uint_eq (json_array_size (errors), 1);
+  ck_assert_str_eq (json_string_value (json_object_get (json_array_get (errors, 0), "pointer")),
+                    "/tools/result/nextCursor");
+  ck_assert_str_eq (json_string_value (json_object_get (json_array_get (errors, 0), "message")),
+                    "a partial list: fetch every page (MCP pagination) and send the tools "
+                    "together");
+  json_decref (list);
+  json_decref (errors);
+}
+END_TEST
+
+/* A tool's description text is kept beside its hash for the reviewer, up to
+   BW_CATALOG_TOOL_DESCRIPTION_MAX bytes; the pin (and the slice) stay hash-only. */
+START_TEST (test_tool_descriptions)
+{
+  json_t *errors = json_array ();
+  char *text = malloc (BW_CATALOG_TOOL_DESCRIPTION_MAX + 2);
+  char want[512];
+
+  ck_assert_ptr_nonnull (text);
+  /* entry doc: text, text with its hash, hash only */
+  json_t *doc = load (ENTRY (",'tools':[{'name':'a','description':'Get one'},"
+                             "{'name':'b','description':'Get two','description_sha256':'%s'},"
+                             "{'name':'c','description_sha256':'" HEX64 "'}]"));
+  json_object_set_new (json_array_get (json_object_get (doc, "tools"), 1), "description_sha256",
+                       json_string (sha ("Get two")));
+  json_t *e = bw_catalog_entry_normalize (doc, "", errors);
+  ck_assert_msg (NULL != e, "%s", show (errors));
+  snprintf (want, sizeof (want),
+            "[{'name':'a','description':'Get one','description_sha256':'%s','annotations':{},"
+            "'state':'blocked'},"
+            "{'name':'b','description':'Get two','description_sha256':'%s','annotations':{},"
+            "'state':'blocked'},"
+            "{'name':'c','description_sha256':'" HEX64 "','annotations':{},'state':'blocked'}]",
+            sha ("Get one"), sha ("Get two"));
+  expect_json (json_incref (json_object_get (e, "tools")), want, "entry tools");
+
+  /* the pin is the hash: the same with or without the text */
+  json_t *bare = json_deep_copy (e);
+  json_t *t;
+  size_t i;
+  char pa[65], pb[65];
+  json_array_foreach (json_object_get (bare, "tools"), i, t) json_object_del (t, "description");
+  ck_assert (bw_catalog_same_pin (e, bare));
+  ck_assert_int_eq (bw_catalog_pin_sha256 (e, pa), 0);
+  ck_assert_int_eq (bw_catalog_pin_sha256 (bare, pb), 0);
+  ck_assert_str_eq (pa, pb);
+  json_decref (bare);
+  json_decref (e);
+  json_decref (doc);
+
+  /* BW_CATALOG_TOOL_DESCRIPTION_MAX bytes are fine, one more is an error at the field, in both forms */
+  memset (text, 'd', BW_CATALOG_TOOL_DESCRIPTION_MAX + 1);
+  text[BW_CATALOG_TOOL_DESCRIPTION_MAX] = '\0';
+  for (int over = 0; over <= 1; over++)
+    {
+      text[BW_CATALOG_TOOL_DESCRIPTION_MAX] = over ? 'd' : '\0';
+      text[BW_CATALOG_TOOL_DESCRIPTION_MAX + 1] = '\0';
+      doc = load (ENTRY (""));
+      json_object_set_new (doc, "tools", json_pack ("[{s:s, s:s}]", "name", "a", "description", text));
+      json_t *list = json_pack ("{s:[{s:s, s:s}]}", "tools", "name", "a", "description", text);
+      e = bw_catalog_entry_normalize (doc, "/entry", errors);
+      json_t *tools = bw_catalog_tools_from_list (list, NULL, NULL, "/tools", errors);
+      if (!over)
+        {
+          ck_assert_msg (NULL != e && NULL != tools, "%s", show (errors));
+          ck_assert_str_eq (json_string_value (json_object_get (
+                              json_array_get (json_object_get (e, "tools"), 0), "description")),
+                            text);
+          ck_assert_str_eq (json_string_value (json_object_get (json_array_get (tools, 0),
+                                                                "description")),
+                            text);
+          ck_assert_str_eq (json_string_value (json_object_get (json_array_get (tools, 0),
+                                                                "description_sha256")),
+                            sha (text));
+        }
+      else
+        {
+          ck_assert_ptr_null (e);
+          ck_assert_ptr_null (tools);
+          ck_assert_msg (has_pointer (errors, "/entry/tools/0/description"), "%s", show (errors));
+          ck_assert_msg (has_pointer (errors, "/tools/tools/0/description"), "%s", show (errors));
+          ck_assert_uint_eq (json_array_size (errors), 2);
+          ck_assert_str_eq (json_string_value (json_object_get (json_array_get (errors, 1),
+                                                                "message")),
+                            "must be at most 65536 bytes");
+        }
+      json_decref (e);
+      json_decref (tools);
+      json_decref (list);
+      json_decref (doc);
+    }
+  free (text);
   json_decref (errors);
 }
 END_TEST
@@ -720,6 +824,8 @@ static const struct
   { "{'tools':[{'name':'a','annotations':{'readOnlyHint':'true'}}]}", "/tools/0/annotations/readOnlyHint" },
   { "{'tools':[],'cursor':'x'}", "/cursor" },
   { "{'tools':[],'nextCursor':5}", "/nextCursor" },
+  { "{'tools':[],'nextCursor':'c2'}", "/nextCursor" },
+  { "{'tools':[],'nextCursor':''}", "/nextCursor" },
   { "{'tools':[],'server':'io.example/other'}", "/server" },
   { "{'tools':[],'version':'2'}", "/version" },
   { "{'jsonrpc':'2.0','id':1}", "/result" },
@@ -778,6 +884,48 @@ START_TEST (test_tools_carry)
   for (size_t i = 0; i < json_array_size (previous); i++)
     ck_assert_str_eq (json_string_value (json_object_get (json_array_get (previous, i), "state")),
                       "blocked");
+  json_decref (tools);
+  json_decref (previous);
+}
+END_TEST
+
+/* A tool whose annotations changed is a changed tool (DESIGN §5): same name
+   and description hash, but it claims other hints now, so it starts blocked. */
+START_TEST (test_tools_carry_annotations)
+{
+  json_t *previous = tracker_tools ();
+  json_t *tools = tracker_tools ();
+
+  for (size_t i = 0; i < json_array_size (previous); i++)
+    json_object_set_new (json_array_get (previous, i), "state", json_string ("approved"));
+  /* create_issue: destructiveHint false -> true; get_issue: readOnlyHint true -> false;
+     list_issues: a title added; delete_issue: the same annotations, built in another order */
+  json_object_set_new (json_object_get (json_array_get (tools, 0), "annotations"),
+                       "destructiveHint", json_true ());
+  json_object_set_new (json_object_get (json_array_get (tools, 2), "annotations"),
+                       "readOnlyHint", json_false ());
+  json_object_set_new (json_object_get (json_array_get (tools, 3), "annotations"), "title",
+                       json_string ("List"));
+  json_object_set_new (json_array_get (tools, 1), "annotations",
+                       json_pack ("{s:b}", "destructiveHint", 1));
+  bw_catalog_tools_carry (tools, previous);
+  const char *want[] = { "blocked", "approved", "blocked", "blocked" };
+  for (size_t i = 0; i < ARRAY_LEN (want); i++)
+    ck_assert_msg (
+      0
+        == strcmp (json_string_value (json_object_get (json_array_get (tools, i), "state")),
+                   want[i]),
+      "tool %zu: %s", i, show (tools));
+
+  /* annotations dropped altogether (readOnlyHint true -> the MCP defaults): changed too */
+  json_decref (tools);
+  tools = tracker_tools ();
+  json_object_set_new (json_array_get (tools, 2), "annotations", json_object ());
+  bw_catalog_tools_carry (tools, previous);
+  ck_assert_str_eq (json_string_value (json_object_get (json_array_get (tools, 2), "state")),
+                    "blocked");
+  ck_assert_str_eq (json_string_value (json_object_get (json_array_get (tools, 3), "state")),
+                    "approved");
   json_decref (tools);
   json_decref (previous);
 }
@@ -1010,6 +1158,7 @@ step_slice (void)
     {
       json_t *t = json_deep_copy (json_array_get (all, i));
       json_object_del (t, "state");
+      json_object_del (t, "description"); /* the slice is hash-only (db_catalog_slice) */
       json_array_append_new (tools, t);
     }
   json_decref (all);
@@ -1038,6 +1187,10 @@ step_slice (void)
   "'" rest "}}"
 #define TRK_ID "," IMG (OCI_DIGEST)
 #define DESC(text) ",'description_sha256':'%s'"
+/* credential @a cred toward MCP server @a server, @a rest the identity member or "" */
+#define CRED(cred, server, rest)                                                          \
+  "{'surface':'credentials','action':'use','resource':{'credential':'" cred "','mcp_server':'" \
+  server "'" rest "}}"
 
 /** One row: a request (with at most one %s: the description hash of @a desc), the time, the
  * outcome. */
@@ -1111,13 +1264,27 @@ static const struct step_case step_table[] = {
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" MCPB_SHA "'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID4, A, "all", false },
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID4, D, NULL, false },
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID4, D, NULL, false },
-  /* credentials toward an MCP server: bound to a secret input of the approved entry */
-  { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token','mcp_server':'" TRACKER "'}}", NULL, NOW, BW_CATALOG_APPROVED, ID1, A, "tok", false },
-  { "{'surface':'credentials','action':'use','resource':{'credential':'other-token','mcp_server':'" TRACKER "'}}", NULL, NOW, BW_CATALOG_CREDENTIAL_UNBOUND, ID1, D, NULL, false },
-  { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token','mcp_server':'" DOCS "'}}", NULL, NOW, BW_CATALOG_CREDENTIAL_UNBOUND, ID2, D, NULL, false },
-  { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token','mcp_server':'io.example.tools/other'}}", NULL, NOW, BW_CATALOG_NOT_APPROVED, NULL, D, NULL, false },
-  { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token','mcp_server':'" OLD "'}}", NULL, NOW, BW_CATALOG_EXPIRED, ID5, D, NULL, false },
-  { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token','mcp_server':'" OLD "'}}", NULL, NOW - 1, BW_CATALOG_APPROVED, ID5, A, "tok", false },
+  /* credentials toward an MCP server: the process that receives it must be the approved
+     one (its identity, as for an MCP request), and the entry must bind it to a secret input */
+  { CRED ("tracker-token", TRACKER, TRK_ID), NULL, NOW, BW_CATALOG_APPROVED, ID1, A, "tok", false },
+  { CRED ("tracker-token", TRACKER, ",'identity':{'image_digest':'" OCI_DIGEST "','version':'1.4.2'}"), NULL, NOW, BW_CATALOG_APPROVED, ID1, A, "tok", false },
+  { CRED ("other-token", TRACKER, TRK_ID), NULL, NOW, BW_CATALOG_CREDENTIAL_UNBOUND, ID1, D, NULL, false },
+  { CRED ("tracker-token", DOCS, ",'identity':{'url':'https://mcp.docs.example.com/mcp'}"), NULL, NOW, BW_CATALOG_CREDENTIAL_UNBOUND, ID2, D, NULL, false },
+  { CRED ("tracker-token", "io.example.tools/other", TRK_ID), NULL, NOW, BW_CATALOG_NOT_APPROVED, NULL, D, NULL, false },
+  { CRED ("tracker-token", OLD, "," IMG ("sha256:" HEX64)), NULL, NOW, BW_CATALOG_EXPIRED, ID5, D, NULL, false },
+  { CRED ("tracker-token", OLD, "," IMG ("sha256:" HEX64)), NULL, NOW - 1, BW_CATALOG_APPROVED, ID5, A, "tok", false },
+  /* ... any process claiming the server's name does not get it */
+  { CRED ("tracker-token", TRACKER, ""), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID1, D, NULL, false },
+  { CRED ("tracker-token", TRACKER, "," IMG ("sha256:" HEX64)), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
+  { CRED ("tracker-token", TRACKER, ",'identity':{'image_digest':'" OCI_DIGEST "','version':'1.4.3'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
+  { CRED ("tracker-token", TRACKER, ",'identity':{'url':'https://mcp.docs.example.com/mcp'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
+  { CRED ("tracker-token", DOCS, ""), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID2, D, NULL, false },
+  { CRED ("tracker-token", SQL, ",'identity':{'package':'@example-user/sql-helper-mcp'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID3, D, NULL, false },
+  { CRED ("tracker-token", SQL, ",'identity':{'package':'@evil/sql-helper-mcp','version':'0.9.1'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  /* the identity is checked before the binding: an unbound credential from the wrong process */
+  { CRED ("other-token", TRACKER, ""), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID1, D, NULL, false },
+  /* expiry first */
+  { CRED ("tracker-token", OLD, ""), NULL, NOW, BW_CATALOG_EXPIRED, ID5, D, NULL, false },
 };
 /* clang-format on */
 
@@ -1235,8 +1402,7 @@ START_TEST (test_step_empty)
         NULL,
         false };
   const struct step_case cred
-    = { "{'surface':'credentials','action':'use','resource':{'credential':'tracker-token',"
-        "'mcp_server':'" TRACKER "'}}",
+    = { CRED ("tracker-token", TRACKER, TRK_ID),
         NULL,
         NOW,
         BW_CATALOG_NOT_APPROVED,
@@ -1420,9 +1586,10 @@ START_TEST (test_import_to_decision)
   char want[1024];
   snprintf (want, sizeof (want),
             "[{'name':'close_issue','description_sha256':'%s','annotations':{},'state':'blocked'},"
-            "{'name':'get_issue','description_sha256':'%s','annotations':{},'state':'blocked'},"
-            "{'name':'list_issues','description_sha256':'%s','annotations':{'readOnlyHint':true},"
-            "'state':'approved'}]",
+            "{'name':'get_issue','description':'Fetch one issue. New!','description_sha256':'%s',"
+            "'annotations':{},'state':'blocked'},"
+            "{'name':'list_issues','description':'List issues matching a query',"
+            "'description_sha256':'%s','annotations':{'readOnlyHint':true},'state':'approved'}]",
             sha (""), sha ("Fetch one issue. New!"), sha ("List issues matching a query"));
   expect_json (tools2, want, "carried");
   bw_catalog_free (cat);
@@ -1476,8 +1643,10 @@ catalog_suite (void)
   tc = tcase_create ("tools");
   tcase_add_test (tc, test_tools_list_sample);
   tcase_add_test (tc, test_tools_list_forms);
+  tcase_add_test (tc, test_tool_descriptions);
   LOOP (test_tools_list_errors, list_errors);
   tcase_add_test (tc, test_tools_carry);
+  tcase_add_test (tc, test_tools_carry_annotations);
   tcase_add_test (tc, test_same_pin);
   suite_add_tcase (s, tc);
 

@@ -1113,6 +1113,9 @@ START_TEST (test_path_deny)
 END_TEST
 
 /* Credentials: the credential name, then to_hosts (host matching) or to_mcp_servers. */
+/* The identity of the process a credential toward an MCP server goes to: the
+   catalog step checks it as for an MCP request (cred_case approves it). */
+#define GHID ",'identity':{'image_digest':'" DIGEST "'}"
 /* clang-format off */
 static const struct
 {
@@ -1136,16 +1139,21 @@ static const struct
   { "{'credential':'gh','to_hosts':['**.github.com']}", "{'credential':'gh','host':'evilgithub.com'}", N, NULL },
   { "{'credential':'gh','to_hosts':['*.github.com']}", "{'credential':'gh','host':'a.b.github.com'}", N, NULL },
   { "{'credential':'gh','to_hosts':['a.com','b.com']}", "{'credential':'gh','host':'b.com'}", M, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'}", M, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/other'}", N, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'IO.GITHUB.GITHUB/GITHUB-MCP-SERVER'}", N, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'" GHID "}", M, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/other'" GHID "}", N, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'IO.GITHUB.GITHUB/GITHUB-MCP-SERVER'" GHID "}", N, NULL },
   { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','host':'github.com'}", N, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'x','mcp_server':'io.github.github/github-mcp-server'}", N, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.*']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'}", M, NULL },
-  { "{'credential':'gh','to_mcp_servers':['io.github.*']}", "{'credential':'gh','mcp_server':'io.gitlab.x/y'}", N, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'x','mcp_server':'io.github.github/github-mcp-server'" GHID "}", N, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.*']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'" GHID "}", M, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.*']}", "{'credential':'gh','mcp_server':'io.gitlab.x/y'" GHID "}", N, NULL },
   { "{'credential':'gh','to_hosts':['api.github.com'],'to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','host':'api.github.com'}", M, NULL },
-  { "{'credential':'gh','to_hosts':['api.github.com'],'to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'}", M, NULL },
+  { "{'credential':'gh','to_hosts':['api.github.com'],'to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'" GHID "}", M, NULL },
   { "{'credential':'gh','to_hosts':['api.github.com'],'delivery':'proxy_header'}", "{'credential':'gh','host':'api.github.com'}", M, NULL },
+  /* toward an MCP server, a process that is not the approved one gets nothing: the name is not enough */
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server'}", C, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server','identity':{'image_digest':'sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210'}}", C, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server','identity':{'url':'https://mcp.example.com/'}}", C, NULL },
+  { "{'credential':'gh','to_mcp_servers':['io.github.github/github-mcp-server']}", "{'credential':'gh','mcp_server':'io.github.github/github-mcp-server','identity':{'image_digest':'" DIGEST "','version':'2.0.0'}}", C, NULL },
   /* rules and requests that cannot be normalized */
   { "{'credential':'gh','to_hosts':['user@api.github.com']}", "{'credential':'gh','host':'api.github.com'}", BAD_RULE, NULL },
   { "{'credential':'gh','to_hosts':['api.github.com']}", "{'credential':'gh','host':'user@api.github.com'}", BAD_REQ, NULL },
@@ -1158,11 +1166,15 @@ static const struct
   { "{'credential':'g h','to_hosts':['a.com']}", "{'credential':'gh','host':'a.com'}", BAD_RULE, "/credentials/0/credential" },
   { "{'credential':'gh','to_hosts':['a.com']}", "{'credential':'g h','host':'a.com'}", BAD_REQ, "/resource/credential" },
   { "{'credential':'gh','to_mcp_servers':['a b']}", "{'credential':'gh','host':'a.com'}", BAD_RULE, "/credentials/0/to_mcp_servers/0" },
+  { "{'credential':'gh','to_hosts':['a.com']}", "{'credential':'gh','host':'a.com'" GHID "}", BAD_REQ, "/resource/identity" },
+  { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'image_digest':'sha256:xyz'}}", BAD_REQ, "/resource/identity/image_digest" },
+  { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'url':'https://a','package':'p'}}", BAD_REQ, "/resource/identity" },
+  { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'url':'https://a','sha256':'" DESC_SHA "'}}", BAD_REQ, "/resource/identity/sha256" },
   /* an IP literal as the target: host patterns never match it */
   { "{'credential':'gh','to_hosts':['**']}", "{'credential':'gh','host':'140.82.112.6'}", N, NULL },
   /* with neither target list, every target */
   { "{'credential':'gh'}", "{'credential':'gh','host':'anything.example'}", M, NULL },
-  { "{'credential':'gh'}", "{'credential':'gh','mcp_server':'com.example/x'}", M, NULL },
+  { "{'credential':'gh'}", "{'credential':'gh','mcp_server':'com.example/x'" GHID "}", M, NULL },
   { "{'credential':'gh'}", "{'credential':'gh','host':'10.0.0.1'}", M, NULL },
   { "{'credential':'gh'}", "{'credential':'other','host':'a.com'}", N, NULL },
   { "{'credential':'gh','delivery':'env'}", "{'credential':'gh','host':'a.com'}", M, NULL },
@@ -1171,8 +1183,10 @@ static const struct
 /* clang-format on */
 
 /* A credential toward an MCP server passes the catalog step when the
-   server's approved entry binds it to a secret input: M and N rows run with
-   such an entry, so the rules decide. */
+   request names the identity the server's approved entry pins and the entry
+   binds the credential to a secret input: M, N and C rows run with such an
+   entry (image DIGEST), so M and N rows (which name GHID) reach the rules and
+   C rows (another identity, or none) are denied by the catalog. */
 static void
 cred_case (int i, const char *decision)
 {
@@ -1182,7 +1196,7 @@ cred_case (int i, const char *decision)
   enum want want = cred_table[i].want;
   json_t *slice = NULL;
 
-  if (NULL != server && (M == want || N == want))
+  if (NULL != server && NULL != strchr (server, '/') && (M == want || N == want || C == want))
     slice = json_pack ("[{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:b, s:s}], s:[]}]", "id",
                        ENTRY_ID, "name", server, "version", "1.0.0", "kind", "image", "identity",
                        "image", "ghcr.io/t/s", "image_digest", DIGEST, "inputs", "name", "TOKEN",
@@ -1906,6 +1920,9 @@ static const struct
   { "{'surface':'credentials','action':'use','resource':{'credential':'gh','mcp_server':5}}", "/resource/mcp_server" },
   { "{'surface':'credentials','action':'use','resource':{'credential':'gh'}}", "/resource/host" },
   { "{'surface':'credentials','action':'use','resource':{'credential':'gh','host':'a.com','mcp_server':'s'}}", "/resource" },
+  { "{'surface':'credentials','action':'use','resource':{'credential':'gh','host':'a.com','identity':{'url':'https://a.com/'}}}", "/resource/identity" },
+  { "{'surface':'credentials','action':'use','resource':{'credential':'gh','mcp_server':'s/t','identity':'x'}}", "/resource/identity" },
+  { "{'surface':'credentials','action':'use','resource':{'credential':'gh','mcp_server':'s/t','identity':{'image_digest':'" DIGEST "','x':1}}}", "/resource/identity/x" },
   /* mcp resources */
   { "{'surface':'mcp','action':'invoke_tool','resource':{'tool':'t'}}", "/resource/server" },
   { "{'surface':'mcp','action':'invoke_tool','resource':{'server':5,'tool':'t'}}", "/resource/server" },

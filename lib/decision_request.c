@@ -284,7 +284,7 @@ credentials (struct rctx *c, const char *action, const json_t *res)
 {
   static const char *const keys[] = { "credential", "host", "mcp_server", "identity", NULL };
   struct bw_decision_request *r = c->r;
-  size_t len;
+  size_t len = 0;
   if (0 != strcmp (action, "use"))
     bw_errors_add (&c->e, "must be \"use\" for the credentials surface", "/action");
   if (NULL == res)

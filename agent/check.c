@@ -97,7 +97,8 @@ static bool
 any_identity_option (const struct ag_check_options *o)
 {
   return NULL != o->image_digest || NULL != o->url || NULL != o->package
-         || NULL != o->package_version || NULL != o->sha256 || NULL != o->version;
+         || NULL != o->package_version || NULL != o->registry_type || NULL != o->sha256
+         || NULL != o->version;
 }
 
 /* Whether any option only the mcp surface takes was given. */
@@ -118,10 +119,14 @@ mcp_identity (const struct ag_check_options *o)
   int kinds = (NULL != o->image_digest) + (NULL != o->url) + (NULL != o->package);
   if (kinds > 1)
     return usage_error ("give one of --image-digest, --url or --package");
-  if ((NULL != o->package_version || NULL != o->sha256) && NULL == o->package)
-    return usage_error ("--package-version and --sha256 go with --package");
+  if ((NULL != o->package_version || NULL != o->registry_type || NULL != o->sha256)
+      && NULL == o->package)
+    return usage_error ("--package-version, --registry-type and --sha256 go with --package");
   if (NULL != o->package && NULL == o->package_version)
     return usage_error ("--package needs --package-version");
+  /* the registry is part of the identity: npm's @x/y is not PyPI's */
+  if (NULL != o->package && NULL == o->registry_type)
+    return usage_error ("--package needs --registry-type (npm, pypi, nuget, mcpb or cargo)");
   if (NULL != o->version && NULL == o->image_digest && NULL == o->url)
     return usage_error ("--version goes with --image-digest or --url (a package's version is "
                         "--package-version)");
@@ -136,6 +141,7 @@ mcp_identity (const struct ag_check_options *o)
     json_object_set_new (id, "url", json_string (o->url));
   if (NULL != o->package)
     {
+      json_object_set_new (id, "registry_type", json_string (o->registry_type));
       json_object_set_new (id, "package", json_string (o->package));
       json_object_set_new (id, "version", json_string (o->package_version));
       if (NULL != o->sha256)
@@ -145,7 +151,7 @@ mcp_identity (const struct ag_check_options *o)
     json_object_set_new (id, "version", json_string (o->version));
   /* json_string refuses text that is not UTF-8 */
   if (json_object_size (id)
-      != (size_t) (1 + (NULL != o->package) + (NULL != o->sha256) + (NULL != o->version)))
+      != (size_t) (1 + 2 * (NULL != o->package) + (NULL != o->sha256) + (NULL != o->version)))
     {
       json_decref (id);
       return usage_error ("an identity option is not UTF-8");

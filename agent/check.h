@@ -20,8 +20,11 @@ struct ag_check_options
                                        tool, list_tools without */
   const char *image_digest;       /**< --image-digest sha256:<hex>: identity {image_digest} */
   const char *url;                /**< --url: identity {url} */
-  const char *package;            /**< --package: identity {package, version, sha256?} */
+  const char *package;            /**< --package: identity {registry_type, package,
+                                       version, sha256?} */
   const char *package_version;    /**< --package-version: with --package, required */
+  const char *registry_type;      /**< --registry-type: with --package, required (npm,
+                                       pypi, nuget, mcpb, cargo: identity.registry_type) */
   const char *sha256;             /**< --sha256: with --package, the package file's hash */
   const char *version;            /**< --version: the server version, with --image-digest
                                        or --url (identity.version) */

@@ -43,17 +43,21 @@ static const char usage_text[]
     "        credentials <credential> <host>\n"
     "        credentials <credential> <mcp-server>\n"
     "            [--image-digest sha256:HEX | --url URL |\n"
-    "             --package P --package-version V [--sha256 HEX]] [--version V]\n"
+    "             --package P --package-version V --registry-type T [--sha256 HEX]]\n"
+    "            [--version V]\n"
     "        mcp <server> [<tool>] [--action A]\n"
     "            [--image-digest sha256:HEX | --url URL |\n"
-    "             --package P --package-version V [--sha256 HEX]] [--version V]\n"
+    "             --package P --package-version V --registry-type T [--sha256 HEX]]\n"
+    "            [--version V]\n"
     "            [--description TEXT | --description-sha256 HEX]\n"
     "      --json prints the full result as JSON.\n"
     "      mcp: the server must be approved in the org's MCP catalog (the bundle's\n"
     "      approved slice) with the identity given: --image-digest for an image,\n"
-    "      --url for a remote, --package and --package-version (and --sha256 when\n"
-    "      the catalog pins one) for a package; --version, the server version, is\n"
-    "      checked too when given with --image-digest or --url.  With a <tool> the\n"
+    "      --url for a remote, --package, --package-version and --registry-type (npm,\n"
+    "      pypi, nuget, mcpb or cargo: the same name in another registry is another\n"
+    "      package; and --sha256 when the catalog pins one) for a package; --version,\n"
+    "      the server version, is checked too when given with --image-digest or\n"
+    "      --url.  Each option at most once.  With a <tool> the\n"
     "      action is invoke_tool: the tool must be approved and its description, as\n"
     "      the server lists it now, unchanged since the approval (--description hashes\n"
     "      TEXT with SHA-256; --description-sha256 gives the hash).  Without a <tool>\n"
@@ -230,6 +234,7 @@ cmd_check (int argc, char **argv)
     { "url", required_argument, NULL, 'u' },
     { "package", required_argument, NULL, 'p' },
     { "package-version", required_argument, NULL, 'P' },
+    { "registry-type", required_argument, NULL, 'r' },
     { "sha256", required_argument, NULL, 'h' },
     { "version", required_argument, NULL, 'v' },
     { "description", required_argument, NULL, 'D' },
@@ -239,47 +244,59 @@ cmd_check (int argc, char **argv)
   };
   /* clang-format on */
   struct ag_check_options o = { 0 };
-  int c;
+  int c, li = 0;
   reset_getopt ();
-  while (-1 != (c = getopt_long (argc, argv, ":", opts, NULL)))
-    switch (c)
-      {
-      case 'j':
-        o.json = true;
-        break;
-      case 'a':
-        o.action = optarg;
-        break;
-      case 'i':
-        o.image_digest = optarg;
-        break;
-      case 'u':
-        o.url = optarg;
-        break;
-      case 'p':
-        o.package = optarg;
-        break;
-      case 'P':
-        o.package_version = optarg;
-        break;
-      case 'h':
-        o.sha256 = optarg;
-        break;
-      case 'v':
-        o.version = optarg;
-        break;
-      case 'D':
-        o.description = optarg;
-        break;
-      case 'H':
-        o.description_sha256 = optarg;
-        break;
-      case 'd':
-        g_dir_flag = optarg;
-        break;
-      default:
-        return bad_option (argv, c);
-      }
+  while (-1 != (c = getopt_long (argc, argv, ":", opts, &li)))
+    {
+      const char **slot = NULL;
+      switch (c)
+        {
+        case 'j':
+          o.json = true;
+          break;
+        case 'a':
+          slot = &o.action;
+          break;
+        case 'i':
+          slot = &o.image_digest;
+          break;
+        case 'u':
+          slot = &o.url;
+          break;
+        case 'p':
+          slot = &o.package;
+          break;
+        case 'P':
+          slot = &o.package_version;
+          break;
+        case 'r':
+          slot = &o.registry_type;
+          break;
+        case 'h':
+          slot = &o.sha256;
+          break;
+        case 'v':
+          slot = &o.version;
+          break;
+        case 'D':
+          slot = &o.description;
+          break;
+        case 'H':
+          slot = &o.description_sha256;
+          break;
+        case 'd':
+          g_dir_flag = optarg;
+          break;
+        default:
+          return bad_option (argv, c);
+        }
+      /* Each value at most once: "the last one wins" would decide `--url https://evil
+         --url https://good` as good while the process talks to evil. */
+      if (NULL != slot && NULL != *slot)
+        return usage_error (argv[0], "--%s is given more than once", opts[li].name);
+      if (NULL != slot)
+        *slot = optarg;
+    }
   if (0 != resolve_dir (dir))
     return AG_EXIT_USAGE;
   return ag_check_main (dir, argc - optind, argv + optind, &o);

@@ -22,8 +22,10 @@
  *                                  mcp_server, identity?} (identity as mcp's)
  *                     mcp          {server, tool?, identity?}  tool for
  *                                  invoke_tool only, and required there;
- *                                  identity {image_digest | url | package,
- *                                  version?, sha256?}
+ *                                  identity {image_digest | url |
+ *                                  registry_type + package, version?,
+ *                                  sha256?} (registry_type with package
+ *                                  only, and required there)
  *   decision        allow | deny | require_approval
  *   mode            enforce | audit
  *   rule            {policy_id (uuid), revision (>= 1), rule_id} | null;
@@ -297,7 +299,8 @@ resource_filesystem (struct bw_errors *e, const char *action, const json_t *res,
 static void
 identity (struct bw_errors *e, const json_t *res, const char *base)
 {
-  static const char *const keys[] = { "image_digest", "url", "package", "version", "sha256", NULL };
+  static const char *const keys[]
+    = { "image_digest", "url", "registry_type", "package", "version", "sha256", NULL };
   char ibase[BW_POINTER_MAX];
   const json_t *id = object_member (e, res, "identity", false, false, base);
   if (NULL == id)
@@ -310,6 +313,11 @@ identity (struct bw_errors *e, const json_t *res, const char *base)
               + (NULL != json_object_get (id, "package"));
   if (1 != kinds)
     bw_errors_add (e, "give exactly one of \"image_digest\", \"url\" or \"package\"", "%s", ibase);
+  /* a package's registry is part of its identity, as in a decision request */
+  bool package = NULL != json_object_get (id, "package");
+  if (package != (NULL != json_object_get (id, "registry_type")))
+    bw_errors_add (e, package ? "is required with \"package\"" : "only goes with \"package\"",
+                   "%s/registry_type", ibase);
 }
 
 static void

@@ -20,7 +20,8 @@
  * reviewer approves tools and binds credentials: a request that names an
  * approved tool or a credential is refused (400), and a new entry holds
  * blocked tools and no bindings except what carry_review() takes over
- * from the live entry it supersedes.
+ * from the live entry it supersedes — until that one is revoked: then
+ * its pending successors lose all of it (strip_pending_successors).
  *
  * An approval ends for good when its expires_at passes: the expiry job
  * (api_catalog_expire_org) moves the entry, approved or suspended, to
@@ -123,8 +124,12 @@ static const struct transition transitions[TR__COUNT] = {
 
 /** PATCH (transition "update"): the states whose review fields may change. */
 static const unsigned int patchable = S (ST_IN_REVIEW) | S (ST_APPROVED) | S (ST_SUSPENDED);
-/** PUT …/tools (transition "tools"): replaced in place while waiting for review… */
-static const unsigned int tools_in_place = S (ST_REQUESTED) | S (ST_IN_REVIEW);
+/**
+ * PUT …/tools (transition "tools"): replaced in place while requested —
+ * never in_review: the list under review is frozen, so what the reviewer
+ * reads is what an approve (without If-Match too) approves…
+ */
+static const unsigned int tools_in_place = S (ST_REQUESTED);
 /** …or a new entry in requested superseding a live one; final states take no tools. */
 static const unsigned int tools_successor = S (ST_APPROVED) | S (ST_SUSPENDED);
 
@@ -305,9 +310,9 @@ same_tool (const json_t *tool, const json_t *prev)
 
 /*
  * Tool states of a new tool list @a tools (normalized, changed in place)
- * attached to an entry that waits for review: a tool keeps the state it
- * has in the entry's own list @a own (its review so far, or what it
- * carried when created) when it is there unchanged, else the state the
+ * attached to an entry in requested: a tool keeps the state it has in the
+ * entry's own list @a own (what it carried when created, or from an
+ * earlier list) when it is there unchanged, else the state the
  * live entry's list @a live (NULL when none is live) gives it by
  * bw_catalog_tools_carry, else blocked.
  * @return 0, or -1 when out of memory.
@@ -1159,6 +1164,51 @@ deprecate_live (struct change_ctx *c, char pred_id[BW_UUID_LEN + 1], bool *was_a
   return qs;
 }
 
+/*
+ * Revoking: every pending successor of the revoked entry (requested or
+ * in_review, supersedes = c->id) loses what it carried from it — every
+ * tool blocked, every input credential dropped (carry_review from
+ * nothing) — with a revision bump and its own audit record
+ * (catalog.entry.update, the revoker's actor and request): a reviewer
+ * must approve each tool and bind each credential again.  None of them
+ * is approved, so the slice does not change.
+ */
+static enum db_qs
+strip_pending_successors (struct change_ctx *c)
+{
+  struct db_catalog_entry *items = NULL;
+  size_t n = 0;
+  enum db_qs qs = db_catalog_pending_successors (c->org_id, c->id, &items, &n);
+  for (size_t i = 0; qs >= 0 && i < n; i++)
+    {
+      struct db_catalog_entry after = { 0 };
+      json_t *def = json_deep_copy (items[i].definition);
+      char *text = NULL;
+      char pin[BW_SHA256_HEX_LEN + 1];
+      if (NULL == def || 0 != carry_review (def, NULL) || 0 != def_text (def, &text, pin))
+        qs = DB_QS_HARD_ERROR;
+      else
+        {
+          const struct db_catalog_change ch = {
+            .org_id = c->org_id, .id = items[i].id, .definition = text, .pin_sha256 = pin,
+          };
+          qs = db_catalog_update (&ch, &after);
+          if (0 == qs)
+            qs = DB_QS_HARD_ERROR; /* the row is locked */
+        }
+      if (qs > 0)
+        qs = api_audit_change (c->rq, c->org_id, "catalog.entry.update", "catalog_entry",
+                               items[i].id, entry_repr, &items[i], &after);
+      db_catalog_entry_clear (&after);
+      free (text);
+      json_decref (def);
+    }
+  for (size_t i = 0; i < n; i++)
+    db_catalog_entry_clear (&items[i]);
+  free (items);
+  return (qs < 0) ? qs : DB_QS_ONE_RESULT;
+}
+
 /** The transaction of a transition: c->transition names one of `transitions`. */
 struct transition_ctx
 {
@@ -1226,6 +1276,8 @@ transition_tx (void *cls)
   if (qs > 0)
     qs = api_audit_change (c->rq, c->org_id, tc->t->action, "catalog_entry", c->id, entry_repr,
                            &c->before, &c->after);
+  if (qs > 0 && ST_REVOKED == tc->t->to)
+    qs = strip_pending_successors (c);
   if (qs > 0 && slice_changes)
     qs = bump (c->org_id);
   free (text);

@@ -304,6 +304,21 @@ db_catalog_live (const char *org_id, const char *name, struct db_catalog_entry *
   return one_entry (&live_stmt, 2, params, out);
 }
 
+/* From the partial index catalog_entries_queue. */
+static struct db_stmt successors_stmt = DB_STMT ("catalog_pending_successors",
+  "SELECT " ENTRY_COLUMNS " FROM catalog_entries e"
+  " WHERE e.org_id = $1::uuid AND e.supersedes = $2::uuid"
+  "   AND e.state IN ('requested', 'in_review')"
+  " ORDER BY e.created_at, e.id FOR UPDATE OF e");
+
+enum db_qs
+db_catalog_pending_successors (const char *org_id, const char *id,
+                               struct db_catalog_entry **items, size_t *n)
+{
+  const char *params[] = { org_id, id };
+  return many_entries (&successors_stmt, 2, params, items, n);
+}
+
 /* From the partial index catalog_entries_expiring. */
 static struct db_stmt expiry_orgs_stmt = DB_STMT ("catalog_expiry_orgs",
   "SELECT DISTINCT e.org_id FROM catalog_entries e JOIN orgs o ON o.id = e.org_id"

@@ -175,6 +175,16 @@ enum db_qs db_catalog_pin_candidates (const char *org_id, const char *name, cons
  */
 enum db_qs db_catalog_live (const char *org_id, const char *name, struct db_catalog_entry *out);
 
+/**
+ * Lock FOR UPDATE every pending successor of entry @a id of org @a org_id:
+ * the entries in requested or in_review whose supersedes is @a id, oldest
+ * first (created_at, id).  No limit: a revoke must reach each of them
+ * (they are few: one per pin, and the review queue holds them).  Only
+ * inside db_tx_run, after db_catalog_org_lock.  Output as db_catalog_list.
+ */
+enum db_qs db_catalog_pending_successors (const char *org_id, const char *id,
+                                          struct db_catalog_entry **items, size_t *n);
+
 /** Most orgs one db_catalog_expiry_orgs call returns; most entries one db_catalog_expiry_due locks. */
 #define DB_CATALOG_EXPIRY_BATCH 100
 

@@ -83,6 +83,15 @@ static const char *const registry_names[] = { "npm", "pypi", "nuget", "mcpb", "c
 static const char *const input_kind_names[] = { "env", "header", "argument", NULL };
 static const char *const state_names[] = { "approved", "blocked", NULL };
 
+bool
+bw_catalog_registry_type_known (const char *name)
+{
+  for (size_t i = 0; NULL != name && NULL != registry_names[i]; i++)
+    if (0 == strcmp (name, registry_names[i]))
+      return true;
+  return false;
+}
+
 static const char *const check_names[] = {
   [BW_CATALOG_UNCHECKED] = "unchecked",
   [BW_CATALOG_APPROVED] = "approved",
@@ -1389,6 +1398,7 @@ struct cat_entry
   enum kind kind;
   const char *image_digest;    /* kind image */
   const char *url;             /* kind remote, normalized */
+  const char *registry_type;   /* kind package */
   const char *package;         /* kind package */
   const char *package_version; /* kind package */
   const char *sha256;          /* kind package, NULL when not pinned */
@@ -1549,6 +1559,7 @@ slice_entry (struct bw_catalog *cat, struct nctx *c, const json_t *v, struct cat
   e->kind = (enum kind) kind;
   e->image_digest = keep (cat, c, idn, "image_digest");
   e->url = keep (cat, c, idn, "url");
+  e->registry_type = keep (cat, c, idn, "registry_type");
   e->package = keep (cat, c, idn, "package");
   e->package_version = (KIND_PACKAGE == kind) ? keep (cat, c, idn, "version") : NULL;
   e->sha256 = keep (cat, c, idn, "sha256");
@@ -1699,6 +1710,9 @@ identity_step (const struct cat_entry *e, bool given, const struct bw_mcp_identi
     case KIND_PACKAGE:
       if (NULL == id->package)
         return BW_CATALOG_IDENTITY_MISMATCH;
+      /* the registry is part of the package's identity: npm's @x/y is not PyPI's */
+      if (BW_CATALOG_APPROVED != (r = same (id->registry_type, e->registry_type)))
+        return r;
       if (BW_CATALOG_APPROVED != (r = same (id->package, e->package)))
         return r;
       if (BW_CATALOG_APPROVED != (r = same (id->version, e->package_version)))

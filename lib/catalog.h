@@ -120,8 +120,9 @@
  * "identity"?} (lib/decision_request.c): the approved entry of that name
  * (else NOT_APPROVED), not expired (else EXPIRED), and the identity the
  * request names must be the entry's — the image digest, the URL (scheme
- * and host without case), or the package, its version and, when the entry
- * pins one, its sha256; a version given with an image or URL must be the
+ * and host without case), or the package, its registry_type (npm's "@x/y"
+ * is not PyPI's or NuGet's of the same name), its version and, when the
+ * entry pins one, its sha256; a version given with an image or URL must be the
  * entry's (else IDENTITY_MISSING / IDENTITY_MISMATCH).  A server name alone
  * is what any process can claim: a credential goes only to the process
  * that names the approved identity.  Then an invoke_tool needs an approved
@@ -212,6 +213,13 @@ bool bw_catalog_same_pin (const json_t *a, const json_t *b);
  */
 int bw_catalog_pin_sha256 (const json_t *entry, char out[65]);
 
+/**
+ * Whether @a name is a package registry type an entry's identity takes
+ * ("npm", "pypi", "nuget", "mcpb", "cargo"; exact, lowercase).  A decision
+ * request's package identity names one too (lib/decision_request.c).
+ */
+bool bw_catalog_registry_type_known (const char *name);
+
 /** A parsed approved slice.  Opaque; immutable. */
 struct bw_catalog;
 
@@ -241,9 +249,10 @@ enum bw_catalog_check
   BW_CATALOG_EXPIRED,              /**< its approval expired (expires_at <= now) */
   BW_CATALOG_IDENTITY_MISSING,     /**< the request (mcp, or credentials toward an MCP
                                         server) names no identity, or leaves out the
-                                        package version or the sha256 the entry pins */
+                                        package's registry type or version or the sha256
+                                        the entry pins */
   BW_CATALOG_IDENTITY_MISMATCH,    /**< an identity of another kind, or digest, URL,
-                                        package, version or sha256 differ */
+                                        registry type, package, version or sha256 differ */
   BW_CATALOG_TOOL_NOT_APPROVED,    /**< invoke_tool of a tool not approved (blocked or unlisted) */
   BW_CATALOG_DESCRIPTION_MISSING,  /**< invoke_tool without the tool's description_sha256 */
   BW_CATALOG_DESCRIPTION_CHANGED,  /**< description_sha256 differs from the approved one */

@@ -27,11 +27,15 @@
  *                             SHA-256 of the tool's description as the
  *                             server reports it now).  identity
  *                             {"image_digest", "version"?} | {"url",
- *                             "version"?} | {"package", "version"?,
- *                             "sha256"?} is what the catalog step (DESIGN §4
- *                             step 1, lib/catalog.h) compares with the
- *                             approved entry; a url's scheme and host are
- *                             lowercased.  There are no annotations: the
+ *                             "version"?} | {"registry_type", "package",
+ *                             "version"?, "sha256"?} is what the catalog step
+ *                             (DESIGN §4 step 1, lib/catalog.h) compares with
+ *                             the approved entry; a url's scheme and host are
+ *                             lowercased; registry_type, required with
+ *                             package and only there, is one an entry takes
+ *                             ("npm", "pypi", "nuget", "mcpb", "cargo"): the
+ *                             same name and version in another registry is
+ *                             another package.  There are no annotations: the
  *                             evaluator takes them from the approved catalog
  *                             tool, never from the request.
  *   context      {"home"?: absolute path (the user's home directory; "~/"
@@ -42,6 +46,7 @@
  */
 #include "config.h"
 #include "lib/policy_model.h"
+#include "lib/catalog.h"
 #include "lib/crypto.h"
 #include "lib/ident.h"
 #include "lib/json_errors.h"
@@ -239,7 +244,8 @@ filesystem (struct rctx *c, const char *action, const json_t *res, const struct 
 static void
 identity (struct rctx *c, const json_t *res, bool *given, struct bw_mcp_identity *out)
 {
-  static const char *const keys[] = { "image_digest", "url", "package", "version", "sha256", NULL };
+  static const char *const keys[]
+    = { "image_digest", "url", "registry_type", "package", "version", "sha256", NULL };
   const json_t *id = object_member (c, res, "identity", false, "/resource");
   const char *base = "/resource/identity";
   size_t len;
@@ -249,6 +255,7 @@ identity (struct rctx *c, const json_t *res, bool *given, struct bw_mcp_identity
   const char *digest = string_len (c, id, "image_digest", false, IDENTITY_TEXT_MAX, base, &len);
   const char *url = string_len (c, id, "url", false, IDENTITY_TEXT_MAX, base, &len);
   const char *package = string_len (c, id, "package", false, IDENTITY_TEXT_MAX, base, &len);
+  const char *registry = string_len (c, id, "registry_type", false, IDENTITY_TEXT_MAX, base, &len);
   const char *version = string_len (c, id, "version", false, IDENTITY_TEXT_MAX, base, &len);
   const char *sha256 = string_len (c, id, "sha256", false, IDENTITY_TEXT_MAX, base, &len);
   int kinds = (NULL != json_object_get (id, "image_digest")) + (NULL != json_object_get (id, "url"))
@@ -271,9 +278,18 @@ identity (struct rctx *c, const json_t *res, bool *given, struct bw_mcp_identity
     bw_errors_add (&c->e, "must be 64 lowercase hex digits", "%s/sha256", base);
   if (NULL == json_object_get (id, "package") && NULL != json_object_get (id, "sha256"))
     bw_errors_add (&c->e, "only goes with \"package\"", "%s/sha256", base);
+  /* a package's registry is part of its identity (lib/catalog.h) */
+  if (NULL == json_object_get (id, "package") && NULL != json_object_get (id, "registry_type"))
+    bw_errors_add (&c->e, "only goes with \"package\"", "%s/registry_type", base);
+  else if (NULL != json_object_get (id, "package") && NULL == json_object_get (id, "registry_type"))
+    bw_errors_add (&c->e, "is required with \"package\"", "%s/registry_type", base);
+  else if (NULL != registry && !bw_catalog_registry_type_known (registry))
+    bw_errors_add (&c->e, "must be \"npm\", \"pypi\", \"nuget\", \"mcpb\" or \"cargo\"",
+                   "%s/registry_type", base);
   *given = true;
   out->image_digest = (NULL != digest) ? keep (c, digest, strlen (digest)) : NULL;
   out->url = nurl;
+  out->registry_type = (NULL != registry) ? keep (c, registry, strlen (registry)) : NULL;
   out->package = (NULL != package) ? keep (c, package, strlen (package)) : NULL;
   out->version = (NULL != version) ? keep (c, version, strlen (version)) : NULL;
   out->sha256 = (NULL != sha256) ? keep (c, sha256, strlen (sha256)) : NULL;

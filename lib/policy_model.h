@@ -63,17 +63,19 @@ enum bw_cond
 
 /**
  * The pinned identity an MCP request names (DESIGN §5): an image digest, a
- * remote URL, or a package, each with an optional version (a package's
- * own; for an image or remote the server version), and for a package an
- * optional sha256; an MCP request names it, and so does a credential
+ * remote URL, or a package with its registry type, each with an optional
+ * version (a package's own; for an image or remote the server version), and
+ * for a package an optional sha256; an MCP request names it, and so does a credential
  * toward an MCP server (the process that receives the credential).  Only
  * the catalog step (DESIGN §4 step 1, bw_catalog_step) looks at it; rules
  * never do.  NULL members were not given.
  */
 struct bw_mcp_identity
 {
-  const char *image_digest; /**< "sha256:" and 64 lowercase hex digits */
-  const char *url;          /**< http:// or https:// URL, scheme and host lowercased */
+  const char *image_digest;  /**< "sha256:" and 64 lowercase hex digits */
+  const char *url;           /**< http:// or https:// URL, scheme and host lowercased */
+  const char *registry_type; /**< with package, always: "npm", "pypi", "nuget", "mcpb" or
+                                  "cargo" (bw_catalog_registry_type_known) */
   const char *package;
   const char *version;
   const char *sha256; /**< 64 lowercase hex digits */

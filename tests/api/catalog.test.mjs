@@ -439,7 +439,7 @@ describe('catalog', () => {
     ]);
   });
 
-  s.test('PATCH and PUT …/tools by state: PATCH in in_review, approved, suspended; tools never in a final state', async () => {
+  s.test('PATCH and PUT …/tools by state: PATCH in in_review, approved, suspended; tools in place only in requested, never under review nor in a final state', async () => {
     for (const from of STATES)
       {
         const e = await entryIn(from);
@@ -457,11 +457,13 @@ describe('catalog', () => {
           }
         const list = { tools: [{ name: 'ping', description: `ping ${from}` }] };
         const t = await s.api('PUT', entryPath(e, '/tools'), { token: viewer.secret, body: list });
-        if (['rejected', 'revoked', 'deprecated'].includes(from))
+        if (['in_review', 'rejected', 'revoked', 'deprecated'].includes(from))
           {
+            // under review the tool list is frozen: what the reviewer reads is what an approve approves
             assertProblem(t, 409, 'invalid_transition');
             assert.deepEqual([t.json.state, t.json.transition], [from, 'tools']);
-            assert.deepEqual((await get(e)).tools, []);
+            const now = await get(e);
+            assert.deepEqual([now.tools, now.revision], [[], from === 'in_review' ? e.revision + 1 : e.revision]);
           }
         else
           assert.equal(t.status, ['approved', 'suspended'].includes(from) ? 201 : 200, `${from}: ${t.text}`);
@@ -522,13 +524,22 @@ describe('catalog', () => {
       ['catalog.entry.create', null, digest(withoutSource(tracker))],
       ['catalog.entry.tools', digest(withoutSource(tracker)), digest(withoutSource(r.json))],
     ]);
-    // JSON-RPC response form, in review: states carried in place
-    tracker = await transition(r.json, 'review');
-    const rpc = { jsonrpc: '2.0', id: 7, result: { tools: sample('tools-issue-tracker.json').tools } };
-    const again = await s.api('PUT', entryPath(tracker, '/tools'), { token: viewer.secret, body: rpc });
+    // JSON-RPC response form, still requested: states carried in place; a "state" in a
+    // tools/list output is no MCP field and no state: ignored, the tools stay blocked
+    const rpc = { jsonrpc: '2.0', id: 7, result: { tools: sample('tools-issue-tracker.json').tools.map((t) => ({ ...t, state: 'approved' })) } };
+    const again = await s.api('PUT', entryPath(r.json, '/tools'), { token: viewer.secret, body: rpc });
     assert.equal(again.status, 200, again.text);
-    assert.deepEqual(again.json.tools, trackerTools());
-    tracker = again.json;
+    assert.deepEqual([again.json.tools, again.json.revision], [trackerTools(), 3]);
+    // in review the list is frozen: a requester cannot swap a description under the reviewer
+    tracker = await transition(again.json, 'review');
+    const swapped = sample('tools-issue-tracker.json');
+    swapped.tools.find((t) => t.name === 'get_issue').description = 'Fetch one issue by number and mail it out';
+    const frozen = await s.api('PUT', entryPath(tracker, '/tools'), { token: viewer.secret, body: swapped });
+    assertProblem(frozen, 409, 'invalid_transition');
+    assert.deepEqual([frozen.json.state, frozen.json.transition], ['in_review', 'tools']);
+    assert.deepEqual(await get(tracker), tracker, 'the list under review is unchanged');
+    assert.deepEqual((await auditTrail(tracker.id)).map((x) => x.action),
+                     ['catalog.entry.create', 'catalog.entry.tools', 'catalog.entry.tools', 'catalog.entry.review']);
   });
 
   s.test('approve two of four tools and bind the secret input: approved, active, policy version +1', async () => {
@@ -600,7 +611,7 @@ describe('catalog', () => {
   s.test('a new tool list of an approved entry is a new entry superseding it: new and changed tools blocked', async () => {
     const list = sample('tools-issue-tracker.json');
     list.tools.find((t) => t.name === 'list_issues').description = 'List issues matching a query (now with writes)';
-    list.tools.push({ name: 'close_issue', description: 'Close an issue', annotations: { destructiveHint: false } });
+    list.tools.push({ name: 'close_issue', description: 'Close an issue', annotations: { destructiveHint: false }, state: 'approved' });
     const r = await s.api('PUT', entryPath(tracker, '/tools'), { token: viewer.secret, body: list });
     assert.equal(r.status, 201, r.text);
     successor = r.json;
@@ -632,7 +643,7 @@ describe('catalog', () => {
     await transition(v2, 'reject', { body: { note: 'one successor is enough' } });
   });
 
-  s.test('a tool list attached in place to an entry superseding a live one carries the live states (its own review first)', async () => {
+  s.test('a tool list attached in place to an entry superseding a live one carries the live states (its own first); frozen in review', async () => {
     // as `request-mcp` without --tools, then the tools: the same states as an import with them
     let v3 = await imported({ server: { ...sample('oci-stdio.json'), version: '1.6.0' } }, viewer.secret);
     assert.deepEqual([v3.supersedes, v3.tools, v3.inputs], [tracker.id, [], tracker.inputs]);
@@ -642,18 +653,22 @@ describe('catalog', () => {
     assert.deepEqual(toolStates(r.json), toolStates(tracker));
     assert.deepEqual(toolStates(tracker), [['create_issue', 'blocked'], ['delete_issue', 'blocked'],
                                            ['get_issue', 'approved'], ['list_issues', 'approved']]);
-    // in review the reviewer decides otherwise; a new list keeps the reviewer's states of
-    // unchanged tools, blocks a changed one
-    v3 = await transition(r.json, 'review');
-    const p = await s.api('PATCH', entryPath(v3), { token: reviewer.secret, headers: { 'if-match': `"${v3.revision}"` },
-                                                    body: { tools: { create_issue: 'approved', get_issue: 'blocked' } } });
-    assert.equal(p.status, 200, p.text);
+    // a second list while still requested: its own states of unchanged tools first, a changed one blocked
     list.tools = list.tools.map((t) => (t.name === 'list_issues' ? { ...t, description: 'List issues, and more' } : t));
     const again = await s.api('PUT', entryPath(v3, '/tools'), { token: viewer.secret, body: list });
     assert.equal(again.status, 200, again.text);
-    assert.deepEqual(toolStates(again.json), [['create_issue', 'approved'], ['delete_issue', 'blocked'],
-                                              ['get_issue', 'blocked'], ['list_issues', 'blocked']]);
-    await transition(again.json, 'reject', { body: { note: 'only for the test' } });
+    assert.deepEqual(toolStates(again.json), [['create_issue', 'blocked'], ['delete_issue', 'blocked'],
+                                              ['get_issue', 'approved'], ['list_issues', 'blocked']]);
+    // in review the reviewer decides; the list cannot change under the review
+    v3 = await transition(again.json, 'review');
+    const p = await s.api('PATCH', entryPath(v3), { token: reviewer.secret, headers: { 'if-match': `"${v3.revision}"` },
+                                                    body: { tools: { create_issue: 'approved', get_issue: 'blocked' } } });
+    assert.equal(p.status, 200, p.text);
+    const frozen = await s.api('PUT', entryPath(v3, '/tools'), { token: viewer.secret, body: { ...list, tools: list.tools.slice(1) } });
+    assertProblem(frozen, 409, 'invalid_transition');
+    assert.deepEqual([frozen.json.state, frozen.json.transition], ['in_review', 'tools']);
+    assert.deepEqual(await get(v3), p.json, 'nothing changed');
+    await transition(p.json, 'reject', { body: { note: 'only for the test' } });
   });
 
   s.test('the review queue: requested and in_review, oldest first, paged', async () => {
@@ -714,6 +729,65 @@ describe('catalog', () => {
     const approved = await transition(two, 'approve');
     assert.deepEqual([approved.state, approved.supersedes], ['approved', one.id]);
     assert.equal((await get(one)).state, 'deprecated');
+  });
+
+  s.test('revoking an entry strips its pending successors of what they carried: tools blocked, bindings dropped, audited', async () => {
+    const inputs = [{ name: 'TOKEN', kind: 'env', secret: true, required: true }];
+    const tools = [{ name: 'read', description: 'read' }, { name: 'write', description: 'write' }, { name: 'wipe', description: 'wipe' }];
+    let live = await created(remoteDoc('revoked', 'one', { inputs, tools }));
+    await transition(live, 'review');
+    live = await transition(live, 'approve', { body: { tools: { read: 'approved', write: 'approved' },
+                                                       inputs: { TOKEN: { credential: 'tok' } } } });
+    // three successors: one requested (a new tool list), one in review, one rejected (final)
+    const put = await s.api('PUT', entryPath(live, '/tools'), { token: viewer.secret,
+                                                                body: { tools: [...tools, { name: 'admin', description: 'admin' }] } });
+    assert.equal(put.status, 201, put.text);
+    const s1 = put.json;
+    let s2 = await created({ ...remoteDoc('revoked', 'one', { inputs, tools }), version: '2.0.0' }, { token: viewer.secret });
+    s2 = await transition(s2, 'review');
+    let s3 = await created({ ...remoteDoc('revoked', 'one', { inputs, tools }), version: '3.0.0' }, { token: viewer.secret });
+    await transition(s3, 'review');
+    s3 = await transition(s3, 'reject', { body: { note: 'not this one' } });
+    const other = await created(remoteDoc('revoked', 'two', { inputs, tools }));
+    for (const e of [s1, s2, s3])
+      {
+        assert.equal(e.supersedes, live.id);
+        assert.deepEqual(Object.fromEntries(toolStates(e)).read, 'approved', 'carried');
+        assert.equal(e.inputs[0].credential, 'tok', 'carried');
+      }
+    const v0 = await s.policyVersion(A);
+    const revoked = await transition(live, 'revoke', { body: { note: 'vendor compromised' } });
+    assert.equal(revoked.state, 'revoked');
+    assert.equal(await s.policyVersion(A), v0 + 1, 'the pending successors are not in the slice: one bump');
+    const rTrail = await auditTrail(live.id);
+    const rec = rTrail[rTrail.length - 1];
+    assert.equal(rec.action, 'catalog.entry.revoke');
+    for (const [before, state] of [[s1, 'requested'], [s2, 'in_review']])
+      {
+        const after = await get(before);
+        assert.deepEqual([after.state, after.revision, after.supersedes], [state, before.revision + 1, live.id]);
+        assert.ok(after.tools.length > 0 && after.tools.every((t) => t.state === 'blocked'), JSON.stringify(after.tools));
+        assert.deepEqual(after.tools.map((t) => t.name), before.tools.map((t) => t.name));
+        assert.deepEqual(after.inputs, [{ name: 'TOKEN', kind: 'env', secret: true, required: true }], 'no binding left');
+        assert.deepEqual({ ...after, tools: before.tools, inputs: before.inputs, revision: before.revision, updated_at: before.updated_at },
+                         before, 'nothing else changed');
+        const trail = await auditTrail(before.id);
+        const last = trail[trail.length - 1];
+        assert.deepEqual([last.action, last.actor, last.request_id, last.before_sha256, last.after_sha256],
+                         ['catalog.entry.update', `token:${reviewer.id}`, rec.request_id,
+                          digest(withoutSource(before)), digest(withoutSource(after))]);
+      }
+    assert.deepEqual(await get(s3), s3, 'a final successor is left alone');
+    assert.deepEqual(toolStates(await get(other)), toolStates(other), 'another name is left alone');
+    // a reviewer must approve each tool again: an approve naming none approves none, binds nothing
+    await transition(s1, 'review');
+    const a1 = await transition(s1, 'approve');
+    assert.deepEqual([a1.state, a1.tools.filter((t) => t.state !== 'blocked'), a1.inputs[0].credential], ['approved', [], undefined]);
+    await transition(a1, 'revoke', { body: { note: 'done' } });
+    const a2 = await transition(s2, 'approve');
+    assert.deepEqual([a2.state, a2.tools.filter((t) => t.state !== 'blocked'), a2.inputs[0].credential], ['approved', [], undefined]);
+    const slice = JSON.parse(await s.psql(`SELECT definition::text FROM catalog_entries WHERE id = '${a2.id}'`));
+    assert.deepEqual(slice.tools.filter((t) => t.state === 'approved'), []);
   });
 
   /* ---------------------------------------------------------------- expiry */

@@ -244,7 +244,7 @@ describe('evaluate', () => {
       [toGh({ identity: { url: 'https://evil.example/mcp/' } }), 'identity_mismatch'],
       [toGh({ identity: { url: GH_URL, version: '0.9.1' } }), 'identity_mismatch'],
       [toGh({ identity: { image_digest: `sha256:${'a'.repeat(64)}` } }), 'identity_mismatch'],
-      [toGh({ identity: { package: 'github-mcp', version: '0.9.0' } }), 'identity_mismatch'],
+      [toGh({ identity: { registry_type: 'npm', package: 'github-mcp', version: '0.9.0' } }), 'identity_mismatch'],
     ])
       assert.deepEqual(await decide(use('github-token', target)),
                        { ...catalogDeny(check, ghEntry.id), policy_version: await version(A) }, JSON.stringify(target));
@@ -255,6 +255,9 @@ describe('evaluate', () => {
       [{ credential: 'github-token', host: 'api.github.com', identity: { url: GH_URL } }, '/resource/identity'],
       [{ credential: 'github-token', mcp_server: GH, identity: { url: 'ftp://x' } }, '/resource/identity/url'],
       [{ credential: 'github-token', mcp_server: GH, identity: {} }, '/resource/identity'],
+      // a package names its registry (npm's github-mcp is not PyPI's), one the catalog knows
+      [{ credential: 'github-token', mcp_server: GH, identity: { package: 'github-mcp', version: '0.9.0' } }, '/resource/identity/registry_type'],
+      [{ credential: 'github-token', mcp_server: GH, identity: { registry_type: 'apt', package: 'github-mcp', version: '0.9.0' } }, '/resource/identity/registry_type'],
     ])
       {
         const r = await evaluate(A, { surface: 'credentials', action: 'use', resource });

@@ -233,6 +233,10 @@ describe('agent events', () => {
       v({ surface: 'mcp', action: 'invoke_tool',
           resource: { server: 'x', tool: 't', identity: { image_digest: 'sha256:00', url: 'https://x' } } }), // 23
       v({ resource: { host: 'user@example.com', port: 443 } }),               // 24
+      v({ surface: 'mcp', action: 'list_tools',
+          resource: { server: 'x', identity: { package: 'p', version: '1' } } }),  // 25 a package names its registry
+      v({ surface: 'mcp', action: 'list_tools',
+          resource: { server: 'x', identity: { url: 'https://x/', registry_type: 'npm' } } }), // 26
     ];
     const before = await count(a2);
     const seqBefore = await lastSeq(a2);
@@ -249,6 +253,7 @@ describe('agent events', () => {
       ...p(21, '/action', '/bundle_version', '/decision', '/event_id', '/mode', '/reason', '/resource', '/seq',
            '/surface', '/time'),
       ...p(22, '/resource/ip'), ...p(23, '/resource/identity'), ...p(24, '/resource/host'),
+      ...p(25, '/resource/identity/registry_type'), ...p(26, '/resource/identity/registry_type'),
     ].sort());
     const msg = (ptr) => r.json.errors.find((e) => e.pointer === ptr)?.message;
     assert.match(msg('/events/1/event_id'), /UUIDv7/);

@@ -69,7 +69,7 @@ function activeBundle (a)
 describe('MCP catalog end to end', () => {
   const s = useServer('catalog_e2e');
   const P = () => s.token;
-  let A, B, owner, reviewer, developer, dev, policy, a, aB, run, entry, entry2;
+  let A, B, owner, reviewer, developer, dev, policy, a, aB, run, entry, entry2, sqlEntry;
 
   const api = (...args) => s.api(...args);
   const orgPath = (org, rest) => `/api/v1/orgs/${org.id}${rest}`;
@@ -163,6 +163,22 @@ describe('MCP catalog end to end', () => {
       [['--read-only', 'mcp', SERVER, 'get_issue'], /unknown option "--read-only"/],
       [['mcp', SERVER, 'get_issue', '--description-sha256', 'NOTHEX'], /description_sha256/],
       [['mcp', SERVER, '--action', 'invoke_tool'], /\/resource\/tool/],
+      // A repeated option is refused, never "the last one wins": --url evil --url good is no identity.
+      [['mcp', SERVER, '--url', 'https://evil.example/mcp', '--url', 'https://mcp.docs.example.com/mcp'], /--url is given more than once/],
+      [['mcp', SERVER, '--image-digest', OTHER_DIGEST, `--image-digest=${DIGEST}`], /--image-digest is given more than once/],
+      [['mcp', SERVER, '--image-digest', DIGEST, '--version', '9', '--version', '1.4.2'], /--version is given more than once/],
+      [['mcp', SERVER, '--package', 'a', '--package', 'b', '--package-version', '1', '--registry-type', 'npm'], /--package is given more than once/],
+      [['mcp', SERVER, '--package', 'a', '--package-version', '2', '--package-version', '1', '--registry-type', 'npm'], /--package-version is given more than once/],
+      [['mcp', SERVER, '--package', 'a', '--package-version', '1', '--registry-type', 'pypi', '--registry-type', 'npm'], /--registry-type is given more than once/],
+      [['mcp', SERVER, '--package', 'a', '--package-version', '1', '--registry-type', 'mcpb', '--sha256', 'a'.repeat(64), '--sha256', 'b'.repeat(64)], /--sha256 is given more than once/],
+      [['mcp', SERVER, 'get_issue', '--image-digest', DIGEST, '--description', 'x', '--description', 'y'], /--description is given more than once/],
+      [['mcp', SERVER, 'get_issue', '--image-digest', DIGEST, '--description-sha256', 'a'.repeat(64), '--description-sha256', 'b'.repeat(64)], /--description-sha256 is given more than once/],
+      [['mcp', SERVER, '--action', 'register', '--action', 'list_tools', '--image-digest', DIGEST], /--action is given more than once/],
+      [['credentials', 'tracker-token', SERVER, '--image-digest', OTHER_DIGEST, '--image-digest', DIGEST], /--image-digest is given more than once/],
+      // A package names its registry: npm's @x/y 0.9.1 is not PyPI's.
+      [['mcp', SERVER, '--package', 'x', '--package-version', '1'], /--package needs --registry-type/],
+      [['mcp', SERVER, '--registry-type', 'npm'], /go with --package/],
+      [['mcp', SERVER, '--package', 'x', '--package-version', '1', '--registry-type', 'gem'], /\/resource\/identity\/registry_type/],
     ])
       {
         const r = await agent(a, ['check', ...args]);
@@ -319,6 +335,8 @@ describe('MCP catalog end to end', () => {
       [cred('tracker-token', SERVER, DIGEST, ['--action', 'list_tools']), /go with mcp only/],
       [cred('tracker-token', 'api.example.com', DIGEST), /identity options go with an MCP server/],
       [cred('tracker-token', SERVER, DIGEST, ['--url', 'https://x.example/mcp']), /one of --image-digest, --url or --package/],
+      [cred('tracker-token', SERVER, null, ['--url', 'https://evil.example/mcp', '--url', 'https://x.example/mcp']), /--url is given more than once/],
+      [cred('tracker-token', 'api.example.com', null, ['--registry-type', 'npm']), /identity options go with an MCP server/],
     ])
       {
         const r = await agent(a, ['check', ...args]);
@@ -469,6 +487,7 @@ describe('MCP catalog end to end', () => {
     assert.match(withTools.stdout, /^requested: entry [0-9a-f-]{36}, state requested, io\.github\.example-user\/sql-helper 0\.9\.1\n$/);
     const id2 = withTools.stdout.match(/entry ([0-9a-f-]{36})/)[1];
     const g2 = await api('GET', orgPath(A, `/catalog/entries/${id2}`), { token: reviewer });
+    sqlEntry = g2.json;
     assert.deepEqual(g2.json.identity, { registry_type: 'npm', package: '@example-user/sql-helper-mcp', version: '0.9.1' });
     assert.deepEqual(g2.json.tools.map((x) => [x.name, x.state, x.description_sha256]),
                      [['query', 'blocked', sha256hex('Run one read-only query')], ['schema', 'blocked', sha256hex('Describe the tables')]]);
@@ -503,6 +522,42 @@ describe('MCP catalog end to end', () => {
     assert.match(unenrolled.stderr, /not enrolled/);
   });
 
+  s.test('a package is pinned with its registry: the same name and version from another registry is another package', async () => {
+    const SQL = 'io.github.example-user/sql-helper';
+    sqlEntry = await transition(sqlEntry, 'review');
+    sqlEntry = await transition(sqlEntry, 'approve', { tools: { query: 'approved' } });
+    const once = await agent(a, ['run', '--once']);
+    assert.equal(once.code, 0, show(once));
+    assert.deepEqual(activeBundle(a).catalog.find((e) => e.name === SQL)?.identity,
+                     { registry_type: 'npm', package: '@example-user/sql-helper-mcp', version: '0.9.1' });
+    const pkg = (type, surface = ['mcp', SQL]) => [...surface, '--package', '@example-user/sql-helper-mcp', '--package-version', '0.9.1',
+                                                   '--registry-type', type];
+    await checkLine(pkg('npm'), 0, allowLine('any-list'));
+    await checkLine(pkg('pypi'), 1, denyLine('identity_mismatch'));
+    await checkLine(pkg('nuget'), 1, denyLine('identity_mismatch'));
+    await checkLine(pkg('cargo'), 1, denyLine('identity_mismatch'));
+    await checkLine(pkg('npm', ['credentials', 'stolen-token', SQL]), 1, denyLine('credential_unbound'));
+    await checkLine(pkg('pypi', ['credentials', 'stolen-token', SQL]), 1, denyLine('identity_mismatch'));
+    const j = await agent(a, ['check', '--json', ...pkg('npm')]);
+    assert.deepEqual(JSON.parse(j.stdout).request.resource,
+                     { server: SQL, identity: { registry_type: 'npm', package: '@example-user/sql-helper-mcp', version: '0.9.1' } });
+    const help = await agent(a, ['--help']);
+    assert.match(help.stdout, /--package P --package-version V --registry-type T \[--sha256 HEX\]\]/);
+    // /evaluate agrees, and wants the registry named.
+    const identity = (registry_type) => ({ registry_type, package: '@example-user/sql-helper-mcp', version: '0.9.1' });
+    for (const [id, decision, why] of [[identity('npm'), 'allow', 'approved'], [identity('pypi'), 'deny', 'identity_mismatch'],
+                                       [identity('nuget'), 'deny', 'identity_mismatch']])
+      {
+        const r = await api('POST', orgPath(A, '/evaluate'), { token: developer, body: { surface: 'mcp', action: 'list_tools', resource: { server: SQL, identity: id } } });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual([r.json.decision, r.json.catalog], [decision, { check: why, entry_id: sqlEntry.id }], JSON.stringify(id));
+      }
+    const { registry_type: _, ...noRegistry } = identity('npm');
+    const bad = await api('POST', orgPath(A, '/evaluate'), { token: developer, body: { surface: 'mcp', action: 'list_tools', resource: { server: SQL, identity: noRegistry } } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.deepEqual(bad.json.errors.map((e) => e.pointer), ['/resource/identity/registry_type']);
+  });
+
   s.test('every check spooled an event the server accepts: catalog denials as reason catalog, no description hash', async () => {
     // (the long-polling `run` uploaded most of them already; this uploads the rest)
     const once = await agent(a, ['run', '--once']);
@@ -530,6 +585,10 @@ describe('MCP catalog end to end', () => {
       { credential: 'tracker-token', mcp_server: SERVER, identity: { image_digest: DIGEST, version: '1.4.2' } })), JSON.stringify(creds));
     assert.ok(creds.some((e) => e.decision === 'deny' && canonicalJson(e.resource) === canonicalJson(
       { credential: 'tracker-token', mcp_server: SERVER })), JSON.stringify(creds));
+    // A package's event names its registry.
+    assert.ok(rows.some((e) => e.decision === 'deny' && canonicalJson(e.resource) === canonicalJson(
+      { server: 'io.github.example-user/sql-helper',
+        identity: { registry_type: 'pypi', package: '@example-user/sql-helper-mcp', version: '0.9.1' } })), JSON.stringify(rows));
   });
 
   s.test('another org sees none of it', async () => {

@@ -1236,7 +1236,7 @@ static const struct step_case step_table[] = {
   { TRK_CALL ("get_issue", DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISSING, ID1, D, NULL, false },
   { TRK_CALL ("get_issue", "," IMG ("sha256:" HEX64) DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
   { TRK_CALL ("get_issue", ",'identity':{'url':'https://mcp.docs.example.com/mcp'}" DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
-  { TRK_CALL ("get_issue", ",'identity':{'package':'issue-tracker-mcp','version':'1.4.2'}" DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
+  { TRK_CALL ("get_issue", ",'identity':{'registry_type':'npm','package':'issue-tracker-mcp','version':'1.4.2'}" DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
   { TRK_CALL ("get_issue", "," "'identity':{'image_digest':'" OCI_DIGEST "','version':'1.4.3'}" DESC ()), "Fetch one issue by number", NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" TRACKER "'}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID1, D, NULL, false },
   /* remote identity: scheme and host compared without case, the rest exactly */
@@ -1254,16 +1254,21 @@ static const struct step_case step_table[] = {
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" OLD "'," IMG ("sha256:" HEX64) "}}", NULL, NOW, BW_CATALOG_EXPIRED, ID5, D, NULL, false },
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" OLD "'," IMG ("sha256:" HEX64) "}}", NULL, NOW - 1, BW_CATALOG_APPROVED, ID5, A, "all", false },
   /* package identity (npm, no sha256 pinned) */
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'package':'@example-user/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID3, A, "all", false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'package':'@example-user/sql-helper-mcp','version':'0.9.1','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID3, A, "all", false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'package':'@example-user/sql-helper-mcp','version':'0.9.2'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'package':'@example-user/sql-helper-mcp'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID3, D, NULL, false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'package':'@evil/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'npm','package':'@example-user/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID3, A, "all", false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'npm','package':'@example-user/sql-helper-mcp','version':'0.9.1','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID3, A, "all", false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'npm','package':'@example-user/sql-helper-mcp','version':'0.9.2'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'npm','package':'@example-user/sql-helper-mcp'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID3, D, NULL, false },
+  /* ... from its registry: the same name and version in another registry is another package */
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'pypi','package':'@example-user/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'nuget','package':'@example-user/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'mcpb','package':'@example-user/sql-helper-mcp','version':'0.9.1','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'registry_type':'npm','package':'@evil/sql-helper-mcp','version':'0.9.1'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
   { "{'surface':'mcp','action':'list_tools','resource':{'server':'" SQL "','identity':{'url':'https://a.example/'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
   /* package identity with the sha256 pinned (mcpb) */
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" MCPB_SHA "'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID4, A, "all", false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID4, D, NULL, false },
-  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID4, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'registry_type':'mcpb','package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" MCPB_SHA "'}}}", NULL, NOW, BW_CATALOG_APPROVED, ID4, A, "all", false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'registry_type':'mcpb','package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID4, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'registry_type':'npm','package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" MCPB_SHA "'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID4, D, NULL, false },
+  { "{'surface':'mcp','action':'list_tools','resource':{'server':'" INDEXER "','identity':{'registry_type':'mcpb','package':'https://downloads.example.com/file-indexer-3.1.0.mcpb','version':'3.1.0','sha256':'" HEX64 "'}}}", NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID4, D, NULL, false },
   /* credentials toward an MCP server: the process that receives it must be the approved
      one (its identity, as for an MCP request), and the entry must bind it to a secret input */
   { CRED ("tracker-token", TRACKER, TRK_ID), NULL, NOW, BW_CATALOG_APPROVED, ID1, A, "tok", false },
@@ -1279,8 +1284,9 @@ static const struct step_case step_table[] = {
   { CRED ("tracker-token", TRACKER, ",'identity':{'image_digest':'" OCI_DIGEST "','version':'1.4.3'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
   { CRED ("tracker-token", TRACKER, ",'identity':{'url':'https://mcp.docs.example.com/mcp'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID1, D, NULL, false },
   { CRED ("tracker-token", DOCS, ""), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID2, D, NULL, false },
-  { CRED ("tracker-token", SQL, ",'identity':{'package':'@example-user/sql-helper-mcp'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID3, D, NULL, false },
-  { CRED ("tracker-token", SQL, ",'identity':{'package':'@evil/sql-helper-mcp','version':'0.9.1'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { CRED ("tracker-token", SQL, ",'identity':{'registry_type':'npm','package':'@example-user/sql-helper-mcp'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID3, D, NULL, false },
+  { CRED ("tracker-token", SQL, ",'identity':{'registry_type':'npm','package':'@evil/sql-helper-mcp','version':'0.9.1'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
+  { CRED ("tracker-token", SQL, ",'identity':{'registry_type':'pypi','package':'@example-user/sql-helper-mcp','version':'0.9.1'}"), NULL, NOW, BW_CATALOG_IDENTITY_MISMATCH, ID3, D, NULL, false },
   /* the identity is checked before the binding: an unbound credential from the wrong process */
   { CRED ("other-token", TRACKER, ""), NULL, NOW, BW_CATALOG_IDENTITY_MISSING, ID1, D, NULL, false },
   /* expiry first */

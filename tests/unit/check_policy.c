@@ -1169,6 +1169,7 @@ static const struct
   { "{'credential':'gh','to_hosts':['a.com']}", "{'credential':'gh','host':'a.com'" GHID "}", BAD_REQ, "/resource/identity" },
   { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'image_digest':'sha256:xyz'}}", BAD_REQ, "/resource/identity/image_digest" },
   { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'url':'https://a','package':'p'}}", BAD_REQ, "/resource/identity" },
+  { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'package':'p','version':'1'}}", BAD_REQ, "/resource/identity/registry_type" },
   { "{'credential':'gh','to_mcp_servers':['*']}", "{'credential':'gh','mcp_server':'com.example/x','identity':{'url':'https://a','sha256':'" DESC_SHA "'}}", BAD_REQ, "/resource/identity/sha256" },
   /* an IP literal as the target: host patterns never match it */
   { "{'credential':'gh','to_hosts':['**']}", "{'credential':'gh','host':'140.82.112.6'}", N, NULL },
@@ -1310,12 +1311,19 @@ static const struct
   /* the pinned identity is for the catalog step (approved here); rules do not look at it */
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'image_digest':'sha256:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://mcp.example.com/'}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'package':'gh-mcp','version':'1.2.3'}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'npm','package':'gh-mcp','version':'1.2.3'}}", M, NULL },
+  /* a package's registry is part of its identity: required with package, a known one, only with package */
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'package':'gh-mcp','version':'1.2.3'}}", BAD_REQ, "/resource/identity/registry_type" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'gem','package':'gh-mcp','version':'1.2.3'}}", BAD_REQ, "/resource/identity/registry_type" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'NPM','package':'gh-mcp','version':'1.2.3'}}", BAD_REQ, "/resource/identity/registry_type" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':1,'package':'gh-mcp','version':'1.2.3'}}", BAD_REQ, "/resource/identity/registry_type" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'npm','url':'https://a/'}}", BAD_REQ, "/resource/identity/registry_type" },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'oci','image_digest':'" DIGEST "'}}", BAD_REQ, "/resource/identity/registry_type" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'image_digest':'sha256:xyz'}}", BAD_REQ, "/resource/identity/image_digest" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'ftp://x'}}", BAD_REQ, "/resource/identity/url" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a','package':'p'}}", BAD_REQ, "/resource/identity" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'HTTPS://MCP.Example.COM/Path','version':'1.2'}}", M, NULL },
-  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'package':'gh-mcp','version':'1.2.3','sha256':'" DESC_SHA "'}}", M, NULL },
+  { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'registry_type':'pypi','package':'gh-mcp','version':'1.2.3','sha256':'" DESC_SHA "'}}", M, NULL },
   { "{'actions':['list_tools'],'server':'" GH "'}", "list_tools", "{'server':'" GH "','identity':{'image_digest':'" DIGEST "','version':'2.0.0'}}", M, NULL },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://a','sha256':'" DESC_SHA "'}}", BAD_REQ, "/resource/identity/sha256" },
   { "{'actions':['invoke_tool'],'server':'" GH "'}", "invoke_tool", "{'server':'" GH "','tool':'x','identity':{'url':'https://user@a/'}}", BAD_REQ, "/resource/identity/url" },
@@ -1360,7 +1368,8 @@ approve (json_t *res)
                                     "streamable-http"));
   else
     {
-      json_t *pk = json_pack ("{s:s, s:O, s:s}", "registry_type", "npm", "package",
+      json_t *pk = json_pack ("{s:O, s:O, s:s}", "registry_type",
+                              json_object_get (id, "registry_type"), "package",
                               json_object_get (id, "package"), "version",
                               NULL != version ? version : "1.0.0");
       if (NULL != json_object_get (id, "sha256"))

@@ -17,6 +17,7 @@
 #include "lib/catalog.h"
 #include "lib/crypto.h"
 #include "lib/policy.h"
+#include "tests/unit/json_table.h"
 
 #ifndef BW_TESTDATA_MCP
 #error "BW_TESTDATA_MCP (the directory of the registry samples) must be defined"
@@ -25,24 +26,6 @@
 #define ARRAY_LEN(a) (sizeof (a) / sizeof ((a)[0]))
 
 /* ---- helpers ---- */
-
-/** Table JSON text (' for ") to a value. */
-static json_t *
-load (const char *text)
-{
-  char *s = strdup (text);
-  json_error_t e;
-  json_t *v;
-
-  ck_assert_ptr_nonnull (s);
-  for (char *c = s; *c; c++)
-    if ('\'' == *c)
-      *c = '"';
-  v = json_loads (s, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
-  ck_assert_msg (NULL != v, "table JSON does not parse (%s): %s", e.text, s);
-  free (s);
-  return v;
-}
 
 /** A registry sample file by name. */
 static json_t *
@@ -57,51 +40,15 @@ sample (const char *name)
   ck_assert_msg (NULL != v, "%s: %s", path, e.text);
   return v;
 }
-
-#define SHOW_MAX 4096
-
-/** Compact text of @a v for failure messages; static buffer, one at a time. */
-static const char *
-show (const json_t *v)
-{
-  static char buf[SHOW_MAX];
-  char *s = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-
-  snprintf (buf, sizeof (buf), "%s", s ? s : "(null)");
-  free (s);
-  return buf;
-}
-
-/** Whether @a errors holds an error at exactly @a pointer (each well-formed). */
-static bool
-has_pointer (const json_t *errors, const char *pointer)
-{
-  size_t i;
-  json_t *e;
-  bool found = false;
-
-  json_array_foreach (errors, i, e)
-  {
-    const char *p = json_string_value (json_object_get (e, "pointer"));
-    const char *m = json_string_value (json_object_get (e, "message"));
-
-    ck_assert_msg (NULL != p && NULL != m && '\0' != m[0], "malformed error %s", show (e));
-    ck_assert_msg (2 == json_object_size (e), "malformed error %s", show (e));
-    if (0 == strcmp (p, pointer))
-      found = true;
-  }
-  return found;
-}
-
 /** @a got (stolen) must equal table JSON @a want. */
 static void
 expect_json (json_t *got, const char *want, const char *what)
 {
-  json_t *w = load (want);
-  char g[SHOW_MAX];
+  json_t *w = table_load (want);
+  char g[TABLE_SHOW_MAX];
 
-  snprintf (g, sizeof (g), "%s", show (got));
-  ck_assert_msg (json_equal (got, w), "%s:\n  got  %s\n  want %s", what, g, show (w));
+  snprintf (g, sizeof (g), "%s", table_show (got));
+  ck_assert_msg (json_equal (got, w), "%s:\n  got  %s\n  want %s", what, g, table_show (w));
   json_decref (w);
   json_decref (got);
 }
@@ -132,7 +79,7 @@ import_ok (const json_t *server, const char *select)
   json_t *errors = json_array ();
   json_t *e = bw_catalog_from_server_json (server, select, "/server", errors);
 
-  ck_assert_msg (NULL != e, "import refused: %s", show (errors));
+  ck_assert_msg (NULL != e, "import refused: %s", table_show (errors));
   ck_assert_uint_eq (json_array_size (errors), 0);
   json_decref (errors);
   return e;
@@ -218,17 +165,17 @@ START_TEST (test_import_invalid_samples)
   json_t *s = sample ("invalid-name.json");
 
   ck_assert_ptr_null (bw_catalog_from_server_json (s, NULL, "/server", errors));
-  ck_assert_msg (has_pointer (errors, "/server/name"), "%s", show (errors));
+  ck_assert_msg (table_has_pointer (errors, "/server/name"), "%s", table_show (errors));
   /* its remote is plain http, no identity to pin either */
-  ck_assert_msg (has_pointer (errors, "/server/remotes/0/url"), "%s", show (errors));
+  ck_assert_msg (table_has_pointer (errors, "/server/remotes/0/url"), "%s", table_show (errors));
   json_decref (s);
   json_decref (errors);
 
   errors = json_array ();
   s = sample ("invalid-no-version.json");
   ck_assert_ptr_null (bw_catalog_from_server_json (s, NULL, "/server", errors));
-  ck_assert_msg (has_pointer (errors, "/server/version"), "%s", show (errors));
-  ck_assert_msg (has_pointer (errors, "/server/packages/0/identifier"), "%s", show (errors));
+  ck_assert_msg (table_has_pointer (errors, "/server/version"), "%s", table_show (errors));
+  ck_assert_msg (table_has_pointer (errors, "/server/packages/0/identifier"), "%s", table_show (errors));
   ck_assert_uint_eq (json_array_size (errors), 2);
   json_decref (s);
 
@@ -236,8 +183,8 @@ START_TEST (test_import_invalid_samples)
   json_array_clear (errors);
   s = sample ("invalid-no-version.json");
   ck_assert_ptr_null (bw_catalog_from_server_json (s, NULL, "", errors));
-  ck_assert (has_pointer (errors, "/version"));
-  ck_assert (has_pointer (errors, "/packages/0/identifier"));
+  ck_assert (table_has_pointer (errors, "/version"));
+  ck_assert (table_has_pointer (errors, "/packages/0/identifier"));
   json_decref (s);
   json_decref (errors);
 }
@@ -339,15 +286,15 @@ static const struct
 
 START_TEST (test_import_errors)
 {
-  json_t *doc = load (import_errors[_i].doc);
+  json_t *doc = table_load (import_errors[_i].doc);
   json_t *errors = json_array ();
   char ptr[256];
 
   json_t *e = bw_catalog_from_server_json (doc, import_errors[_i].select, "/server", errors);
-  ck_assert_msg (NULL == e, "accepted %s: %s", import_errors[_i].doc, show (e));
+  ck_assert_msg (NULL == e, "accepted %s: %s", import_errors[_i].doc, table_show (e));
   snprintf (ptr, sizeof (ptr), "/server%s", import_errors[_i].pointer);
-  ck_assert_msg (has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, import_errors[_i].doc,
-                 show (errors));
+  ck_assert_msg (table_has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, import_errors[_i].doc,
+                 table_show (errors));
   json_decref (errors);
   json_decref (doc);
 }
@@ -356,7 +303,7 @@ END_TEST
 /* What import takes from the one it picks. */
 START_TEST (test_import_mapping)
 {
-  json_t *doc = load (PAIR);
+  json_t *doc = table_load (PAIR);
   json_t *e = import_ok (doc, "/remotes/0");
 
   expect_json (
@@ -374,7 +321,7 @@ START_TEST (test_import_mapping)
   json_decref (doc);
 
   /* a tag beside the digest is dropped; the registry host's port stays */
-  doc = load (PKG (OCI ("registry.example:5000/o/n:2.1@sha256:" HEX64)));
+  doc = table_load (PKG (OCI ("registry.example:5000/o/n:2.1@sha256:" HEX64)));
   e = import_ok (doc, NULL);
   expect_json (json_incref (json_object_get (e, "identity")),
                "{'image':'registry.example:5000/o/n','image_digest':'sha256:" HEX64 "'}",
@@ -384,7 +331,7 @@ START_TEST (test_import_mapping)
 
   /* the package's version and file hash; named arguments become inputs, positional ones not,
      a repeated one is one input; URL scheme and host lowercased */
-  doc = load (
+  doc = table_load (
     SJ (",'packages':[{'registryType':'pypi','identifier':'srv-mcp','version':'2.0.1',"
         "'fileSha256':'" HEX64 "','runtimeHint':'uvx','transport':{'type':'stdio'},"
         "'runtimeArguments':[{'type':'positional','valueHint':'dir'},"
@@ -424,7 +371,7 @@ END_TEST
 START_TEST (test_entry_normalize)
 {
   json_t *doc
-    = load ("{'name':'io.example/srv','version':'1.0.0','title':'Srv','description':'Two\\nlines',"
+    = table_load ("{'name':'io.example/srv','version':'1.0.0','title':'Srv','description':'Two\\nlines',"
             "'kind':'remote','identity':{'url':'HTTPS://MCP.EXAMPLE.com/MCP','transport':'sse'},"
             "'inputs':[{'name':'TOKEN','kind':'env','secret':true,'required':true,'credential':'"
             "srv-token'},"
@@ -436,7 +383,7 @@ START_TEST (test_entry_normalize)
   json_t *e = bw_catalog_entry_normalize (doc, "/entry", errors);
   char want[2048];
 
-  ck_assert_msg (NULL != e, "%s", show (errors));
+  ck_assert_msg (NULL != e, "%s", table_show (errors));
   snprintf (
     want, sizeof (want),
     "{'name':'io.example/srv','version':'1.0.0','title':'Srv','description':'Two\\nlines',"
@@ -457,13 +404,13 @@ START_TEST (test_entry_normalize)
 
   /* the smallest entry: inputs and tools are always there */
   json_decref (doc);
-  doc = load (ENTRY (""));
+  doc = table_load (ENTRY (""));
   expect_json (bw_catalog_entry_normalize (doc, "", errors), ENTRY (",'inputs':[],'tools':[]"),
                "smallest");
   json_decref (doc);
-  doc = load (PACKAGE_ENTRY ("{'registry_type':'cargo','package':'srv','version':'0.1.0-rc.1'}"));
+  doc = table_load (PACKAGE_ENTRY ("{'registry_type':'cargo','package':'srv','version':'0.1.0-rc.1'}"));
   e = bw_catalog_entry_normalize (doc, "", errors);
-  ck_assert_msg (NULL != e, "%s", show (errors));
+  ck_assert_msg (NULL != e, "%s", table_show (errors));
   json_decref (e);
   json_decref (doc);
   json_decref (errors);
@@ -558,15 +505,15 @@ static const struct
 
 START_TEST (test_entry_errors)
 {
-  json_t *doc = load (entry_errors[_i].doc);
+  json_t *doc = table_load (entry_errors[_i].doc);
   json_t *errors = json_array ();
   char ptr[256];
 
   json_t *e = bw_catalog_entry_normalize (doc, "/entry", errors);
-  ck_assert_msg (NULL == e, "accepted %s: %s", entry_errors[_i].doc, show (e));
+  ck_assert_msg (NULL == e, "accepted %s: %s", entry_errors[_i].doc, table_show (e));
   snprintf (ptr, sizeof (ptr), "/entry%s", entry_errors[_i].pointer);
-  ck_assert_msg (has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, entry_errors[_i].doc,
-                 show (errors));
+  ck_assert_msg (table_has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, entry_errors[_i].doc,
+                 table_show (errors));
   json_decref (errors);
   json_decref (doc);
 }
@@ -577,7 +524,7 @@ START_TEST (test_entry_limits)
 {
   for (size_t round = 0; round < 2; round++)
     {
-      json_t *doc = load (ENTRY (""));
+      json_t *doc = table_load (ENTRY (""));
       json_t *inputs = json_array (), *tools = json_array ();
       json_t *errors = json_array ();
       char name[32];
@@ -599,14 +546,14 @@ START_TEST (test_entry_limits)
       json_t *e = bw_catalog_entry_normalize (doc, "", errors);
       if (0 == round)
         {
-          ck_assert_msg (NULL != e, "%s", show (errors));
+          ck_assert_msg (NULL != e, "%s", table_show (errors));
           ck_assert_uint_eq (json_array_size (json_object_get (e, "tools")), BW_CATALOG_TOOLS_MAX);
         }
       else
         {
           ck_assert_ptr_null (e);
-          ck_assert (has_pointer (errors, "/inputs"));
-          ck_assert (has_pointer (errors, "/tools"));
+          ck_assert (table_has_pointer (errors, "/inputs"));
+          ck_assert (table_has_pointer (errors, "/tools"));
         }
       json_decref (e);
       json_decref (errors);
@@ -644,14 +591,14 @@ START_TEST (test_tools_list_sample)
 
   json_t *tools = bw_catalog_tools_from_list (list, "io.example.tools/issue-tracker", "1.4.2",
                                               "/tools", errors);
-  ck_assert_msg (NULL != tools, "%s", show (errors));
-  ck_assert_msg (json_equal (tools, want), "%s", show (tools));
+  ck_assert_msg (NULL != tools, "%s", table_show (errors));
+  ck_assert_msg (json_equal (tools, want), "%s", table_show (tools));
   json_decref (tools);
 
   /* the whole JSON-RPC response says the same */
   json_t *rpc = json_pack ("{s:s, s:i, s:O}", "jsonrpc", "2.0", "id", 7, "result", list);
   tools = bw_catalog_tools_from_list (rpc, "io.example.tools/issue-tracker", "1.4.2", "", errors);
-  ck_assert_msg (NULL != tools, "%s", show (errors));
+  ck_assert_msg (NULL != tools, "%s", table_show (errors));
   ck_assert (json_equal (tools, want));
   json_decref (tools);
 
@@ -664,16 +611,16 @@ START_TEST (test_tools_list_sample)
   /* another server or version */
   tools = bw_catalog_tools_from_list (list, "io.example.tools/other", "1.4.2", "/tools", errors);
   ck_assert_ptr_null (tools);
-  ck_assert_msg (has_pointer (errors, "/tools/server"), "%s", show (errors));
+  ck_assert_msg (table_has_pointer (errors, "/tools/server"), "%s", table_show (errors));
   json_array_clear (errors);
   tools = bw_catalog_tools_from_list (list, "io.example.tools/issue-tracker", "1.4.3", "/tools",
                                       errors);
   ck_assert_ptr_null (tools);
-  ck_assert (has_pointer (errors, "/tools/version"));
+  ck_assert (table_has_pointer (errors, "/tools/version"));
   json_array_clear (errors);
   tools = bw_catalog_tools_from_list (rpc, "io.example.tools/issue-tracker", "2", "", errors);
   ck_assert_ptr_null (tools);
-  ck_assert (has_pointer (errors, "/result/version"));
+  ck_assert (table_has_pointer (errors, "/result/version"));
   json_decref (rpc);
   json_decref (want);
   json_decref (errors);
@@ -686,14 +633,14 @@ START_TEST (test_tools_list_forms)
   json_t *errors = json_array ();
   /* no description hashes as ""; keys beyond name, description and annotations are left
      alone, and so are annotation keys MCP may add */
-  json_t *list = load ("{'tools':[{'name':'b','inputSchema':{'type':'object'},'title':'B',"
+  json_t *list = table_load ("{'tools':[{'name':'b','inputSchema':{'type':'object'},'title':'B',"
                        "'icons':[],'annotations':{'idempotentHint':true,'futureHint':1}},"
                        "{'name':'a','description':''},{'name':'c','description':'See\\nC'}],"
                        "'nextCursor':null,'_meta':{}}");
   json_t *tools = bw_catalog_tools_from_list (list, "io.example/srv", "1", "", errors);
   char want[1024];
 
-  ck_assert_msg (NULL != tools, "%s", show (errors));
+  ck_assert_msg (NULL != tools, "%s", table_show (errors));
   snprintf (want, sizeof (want),
             "[{'name':'a','description_sha256':'%s','annotations':{},'state':'blocked'},"
             "{'name':'b','description_sha256':'%s','annotations':{'idempotentHint':true},"
@@ -705,7 +652,7 @@ START_TEST (test_tools_list_forms)
   json_decref (list);
 
   /* a page with a next one is not the list: refused, never stored as the whole of it */
-  list = load ("{'jsonrpc':'2.0','id':3,'result':{'tools':[{'name':'a'}],'nextCursor':'c2'}}");
+  list = table_load ("{'jsonrpc':'2.0','id':3,'result':{'tools':[{'name':'a'}],'nextCursor':'c2'}}");
   tools = bw_catalog_tools_from_list (list, "io.example/srv", "1", "/tools", errors);
   ck_assert_ptr_null (tools);
   ck_assert_uint_eq (json_array_size (errors), 1);
@@ -729,13 +676,13 @@ START_TEST (test_tool_descriptions)
 
   ck_assert_ptr_nonnull (text);
   /* entry doc: text, text with its hash, hash only */
-  json_t *doc = load (ENTRY (",'tools':[{'name':'a','description':'Get one'},"
+  json_t *doc = table_load (ENTRY (",'tools':[{'name':'a','description':'Get one'},"
                              "{'name':'b','description':'Get two','description_sha256':'%s'},"
                              "{'name':'c','description_sha256':'" HEX64 "'}]"));
   json_object_set_new (json_array_get (json_object_get (doc, "tools"), 1), "description_sha256",
                        json_string (sha ("Get two")));
   json_t *e = bw_catalog_entry_normalize (doc, "", errors);
-  ck_assert_msg (NULL != e, "%s", show (errors));
+  ck_assert_msg (NULL != e, "%s", table_show (errors));
   snprintf (want, sizeof (want),
             "[{'name':'a','description':'Get one','description_sha256':'%s','annotations':{},"
             "'state':'blocked'},"
@@ -766,14 +713,14 @@ START_TEST (test_tool_descriptions)
     {
       text[BW_CATALOG_TOOL_DESCRIPTION_MAX] = over ? 'd' : '\0';
       text[BW_CATALOG_TOOL_DESCRIPTION_MAX + 1] = '\0';
-      doc = load (ENTRY (""));
+      doc = table_load (ENTRY (""));
       json_object_set_new (doc, "tools", json_pack ("[{s:s, s:s}]", "name", "a", "description", text));
       json_t *list = json_pack ("{s:[{s:s, s:s}]}", "tools", "name", "a", "description", text);
       e = bw_catalog_entry_normalize (doc, "/entry", errors);
       json_t *tools = bw_catalog_tools_from_list (list, NULL, NULL, "/tools", errors);
       if (!over)
         {
-          ck_assert_msg (NULL != e && NULL != tools, "%s", show (errors));
+          ck_assert_msg (NULL != e && NULL != tools, "%s", table_show (errors));
           ck_assert_str_eq (json_string_value (json_object_get (
                               json_array_get (json_object_get (e, "tools"), 0), "description")),
                             text);
@@ -788,8 +735,8 @@ START_TEST (test_tool_descriptions)
         {
           ck_assert_ptr_null (e);
           ck_assert_ptr_null (tools);
-          ck_assert_msg (has_pointer (errors, "/entry/tools/0/description"), "%s", show (errors));
-          ck_assert_msg (has_pointer (errors, "/tools/tools/0/description"), "%s", show (errors));
+          ck_assert_msg (table_has_pointer (errors, "/entry/tools/0/description"), "%s", table_show (errors));
+          ck_assert_msg (table_has_pointer (errors, "/tools/tools/0/description"), "%s", table_show (errors));
           ck_assert_uint_eq (json_array_size (errors), 2);
           ck_assert_str_eq (json_string_value (json_object_get (json_array_get (errors, 1),
                                                                 "message")),
@@ -839,15 +786,15 @@ static const struct
 
 START_TEST (test_tools_list_errors)
 {
-  json_t *list = load (list_errors[_i].list);
+  json_t *list = table_load (list_errors[_i].list);
   json_t *errors = json_array ();
   char ptr[256];
 
   json_t *t = bw_catalog_tools_from_list (list, "io.example/srv", "1", "/tools", errors);
-  ck_assert_msg (NULL == t, "accepted %s: %s", list_errors[_i].list, show (t));
+  ck_assert_msg (NULL == t, "accepted %s: %s", list_errors[_i].list, table_show (t));
   snprintf (ptr, sizeof (ptr), "/tools%s", list_errors[_i].pointer);
-  ck_assert_msg (has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, list_errors[_i].list,
-                 show (errors));
+  ck_assert_msg (table_has_pointer (errors, ptr), "no error at %s for %s: %s", ptr, list_errors[_i].list,
+                 table_show (errors));
   json_decref (errors);
   json_decref (list);
 }
@@ -877,7 +824,7 @@ START_TEST (test_tools_carry)
       0
         == strcmp (json_string_value (json_object_get (json_array_get (tools, i), "state")),
                    want[i]),
-      "tool %zu: %s", i, show (tools));
+      "tool %zu: %s", i, table_show (tools));
 
   /* nothing before: everything blocked */
   bw_catalog_tools_carry (previous, NULL);
@@ -915,7 +862,7 @@ START_TEST (test_tools_carry_annotations)
       0
         == strcmp (json_string_value (json_object_get (json_array_get (tools, i), "state")),
                    want[i]),
-      "tool %zu: %s", i, show (tools));
+      "tool %zu: %s", i, table_show (tools));
 
   /* annotations dropped altogether (readOnlyHint true -> the MCP defaults): changed too */
   json_decref (tools);
@@ -1010,7 +957,7 @@ END_TEST
 START_TEST (test_slice_parse)
 {
   char why[128] = "x";
-  json_t *slice = load ("[]");
+  json_t *slice = table_load ("[]");
   struct bw_catalog *c = bw_catalog_parse (slice, why, sizeof (why));
 
   ck_assert_ptr_nonnull (c);
@@ -1020,7 +967,7 @@ START_TEST (test_slice_parse)
   json_decref (slice);
 
   slice
-    = load ("[" SLICE_ENTRY (ID1, "io.example/a", ",'expires_at':1767225600") "," SLICE_ENTRY_IT (
+    = table_load ("[" SLICE_ENTRY (ID1, "io.example/a", ",'expires_at':1767225600") "," SLICE_ENTRY_IT (
       ID2, "io.example/b", "[]", "[" SLICE_TOOL ("a") "," SLICE_TOOL ("b") "]", "") "]");
   c = bw_catalog_parse (slice, why, sizeof (why));
   ck_assert_msg (NULL != c, "%s", why);
@@ -1039,7 +986,7 @@ START_TEST (test_slice_parse)
           char name[64], id[40];
           snprintf (name, sizeof (name), "io.example/s%04zu", i);
           snprintf (id, sizeof (id), "6f1d2c3b-4a59-4e68-8d7c-%012zu", i);
-          json_t *e = load (SLICE_ENTRY (ID1, "x/y", ""));
+          json_t *e = table_load (SLICE_ENTRY (ID1, "x/y", ""));
           json_object_set_new (e, "name", json_string (name));
           json_object_set_new (e, "id", json_string (id));
           json_array_append_new (slice, e);
@@ -1092,7 +1039,7 @@ static const char *const slice_errors[] = {
 
 START_TEST (test_slice_errors)
 {
-  json_t *slice = load (slice_errors[_i]);
+  json_t *slice = table_load (slice_errors[_i]);
   char why[160] = "";
 
   ck_assert_msg (NULL == bw_catalog_parse (slice, why, sizeof (why)), "accepted %s",
@@ -1294,34 +1241,20 @@ static const struct step_case step_table[] = {
 };
 /* clang-format on */
 
-/** Parse table policy @a text; it must be valid. */
-static struct bw_policy *
-policy_ok (const char *text)
-{
-  json_t *doc = load (text);
-  json_t *errors = json_array ();
-  struct bw_policy *p = bw_policy_parse (doc, "", errors);
-
-  ck_assert_msg (NULL != p, "policy rejected: %s", show (errors));
-  json_decref (errors);
-  json_decref (doc);
-  return p;
-}
-
 /** Decide row @a c with catalog @a cat; check the outcome and its JSON form. */
 static void
 run_step (const struct step_case *c, const struct bw_catalog *cat)
 {
   char text[2048];
-  struct bw_policy *p = policy_ok (STEP_POLICY), *audit = policy_ok (AUDIT_POLICY);
+  struct bw_policy *p = table_policy_ok (STEP_POLICY), *audit = table_policy_ok (AUDIT_POLICY);
   struct bw_policy_ref refs[2] = { { p, "p0", 1 }, { audit, "p1", 1 } };
   struct bw_decision_result res;
   json_t *errors = json_array ();
 
   snprintf (text, sizeof (text), c->req, NULL != c->desc ? sha (c->desc) : "");
-  json_t *rq = load (text);
+  json_t *rq = table_load (text);
   struct bw_decision_request *r = bw_decision_request_parse (rq, "", errors);
-  ck_assert_msg (NULL != r, "request rejected: %s: %s", text, show (errors));
+  ck_assert_msg (NULL != r, "request rejected: %s: %s", text, table_show (errors));
   memset (&res, 0xa5, sizeof (res));
   bw_evaluate (refs, 2, cat, c->now, r, &res);
   ck_assert_msg (res.catalog == c->check, "%s: catalog %s, want %s", text,
@@ -1444,7 +1377,7 @@ START_TEST (test_step_annotations)
     { "{'destructiveHint':false}", false, false },
     { "{'title':'T','idempotentHint':true,'openWorldHint':false}", false, true },
   };
-  struct bw_policy *p = policy_ok (
+  struct bw_policy *p = table_policy_ok (
     "{'schema':'bulwark.policy/v1','name':'t','mode':'enforce','scope':{'org_wide':true},"
     "'mcp':[{'id':'ro','decision':'allow','actions':['invoke_tool'],'server':'*','when':{'read_"
     "only':true}},"
@@ -1460,10 +1393,10 @@ START_TEST (test_step_annotations)
                 "'identity':{'image':'ghcr.io/o/n','image_digest':'" OCI_DIGEST "'},'inputs':[],"
                 "'tools':[{'name':'t','description_sha256':'" HEX64 "','annotations':%s}]}]",
                 rows[i].annotations);
-      json_t *slice = load (text);
+      json_t *slice = table_load (text);
       struct bw_catalog *cat = bw_catalog_parse (slice, why, sizeof (why));
       ck_assert_msg (NULL != cat, "%s", why);
-      json_t *rq = load (TRK_CALL ("t", TRK_ID ",'description_sha256':'" HEX64 "'"));
+      json_t *rq = table_load (TRK_CALL ("t", TRK_ID ",'description_sha256':'" HEX64 "'"));
       json_t *errors = json_array ();
       struct bw_decision_request *r = bw_decision_request_parse (rq, "", errors);
       struct bw_decision_result res;
@@ -1532,11 +1465,11 @@ START_TEST (test_import_to_decision)
   json_t *errors = json_array ();
   json_t *entry = import_ok (server, NULL);
   json_t *tools = bw_catalog_tools_from_list (list, TRACKER, "1.4.2", "/tools", errors);
-  struct bw_policy *p = policy_ok (STEP_POLICY);
+  struct bw_policy *p = table_policy_ok (STEP_POLICY);
   struct bw_policy_ref ref = { p, "p0", 1 };
   char why[160];
 
-  ck_assert_msg (NULL != tools, "%s", show (errors));
+  ck_assert_msg (NULL != tools, "%s", table_show (errors));
   json_object_set_new (entry, "tools", tools);
   /* the review approves get_issue and list_issues, binds the token */
   json_object_set_new (json_array_get (tools, 2), "state", json_string ("approved"));
@@ -1544,7 +1477,7 @@ START_TEST (test_import_to_decision)
   json_object_set_new (json_array_get (json_object_get (entry, "inputs"), 0), "credential",
                        json_string ("tracker-token"));
   json_t *checked = bw_catalog_entry_normalize (entry, "", errors);
-  ck_assert_msg (NULL != checked, "%s", show (errors));
+  ck_assert_msg (NULL != checked, "%s", table_show (errors));
   ck_assert (json_equal (checked, entry));
   json_decref (checked);
 
@@ -1571,7 +1504,7 @@ START_TEST (test_import_to_decision)
                 "','tool':'%s','identity':{'image_digest':'" OCI_DIGEST
                 "'},'description_sha256':'%s'}}",
                 calls[i].tool, sha (calls[i].desc));
-      json_t *rq = load (text);
+      json_t *rq = table_load (text);
       struct bw_decision_request *r = bw_decision_request_parse (rq, "", errors);
       ck_assert_ptr_nonnull (r);
       bw_evaluate (&ref, 1, cat, NOW, r, &res);
@@ -1583,7 +1516,7 @@ START_TEST (test_import_to_decision)
     }
 
   /* a new tools/list: get_issue's description changed, a tool added; states carried */
-  json_t *list2 = load ("{'tools':[{'name':'get_issue','description':'Fetch one issue. New!'},"
+  json_t *list2 = table_load ("{'tools':[{'name':'get_issue','description':'Fetch one issue. New!'},"
                         "{'name':'list_issues','description':'List issues matching a query',"
                         "'annotations':{'readOnlyHint':true}},{'name':'close_issue'}]}");
   json_t *tools2 = bw_catalog_tools_from_list (list2, TRACKER, "1.4.2", "", errors);

@@ -20,90 +20,21 @@
 #include <string.h>
 #include <jansson.h>
 #include "lib/policy.h"
+#include "tests/unit/json_table.h"
 
 #define ARRAY_LEN(a) (sizeof (a) / sizeof ((a)[0]))
 
 /* ---- helpers ---- */
 
-/** JSON text of a table (' for ") to a value; any JSON, not only objects. */
-static json_t *
-load (const char *text)
-{
-  char *s = strdup (text);
-  json_error_t e;
-  json_t *v;
-
-  ck_assert_ptr_nonnull (s);
-  for (char *c = s; *c; c++)
-    if ('\'' == *c)
-      *c = '"';
-  v = json_loads (s, JSON_DECODE_ANY, &e);
-  ck_assert_msg (NULL != v, "table JSON does not parse (%s): %s", e.text, s);
-  free (s);
-  return v;
-}
-
-/** Room for one show () text. */
-#define SHOW_MAX 2048
-
-/** Compact text of @a v for failure messages; static buffer, one at a time. */
-static const char *
-show (const json_t *v)
-{
-  static char buf[SHOW_MAX];
-  char *s = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-  snprintf (buf, sizeof (buf), "%s", s ? s : "(null)");
-  free (s);
-  return buf;
-}
-
-/** True when @a errors holds an entry whose pointer is exactly @a pointer;
-    every entry must be {"pointer": string, "message": non-empty string}. */
-static bool
-has_pointer (const json_t *errors, const char *pointer)
-{
-  size_t i;
-  json_t *e;
-  bool found = false;
-
-  json_array_foreach (errors, i, e)
-  {
-    const char *p = json_string_value (json_object_get (e, "pointer"));
-    const char *m = json_string_value (json_object_get (e, "message"));
-
-    ck_assert_msg (NULL != p && NULL != m && '\0' != m[0], "malformed error entry %s", show (e));
-    ck_assert_msg ('\0' == p[0] || '/' == p[0], "pointer not RFC 6901: %s", show (e));
-    if (0 == strcmp (p, pointer))
-      found = true;
-  }
-  return found;
-}
-
-/** Parse table document @a text; it must be valid. */
-static struct bw_policy *
-policy_ok (const char *text)
-{
-  json_t *doc = load (text);
-  json_t *errors = json_array ();
-  struct bw_policy *p = bw_policy_parse (doc, "", errors);
-
-  ck_assert_msg (NULL != p, "policy rejected: %s\n  errors: %s", text, show (errors));
-  ck_assert_int_eq (json_array_size (errors), 0);
-  json_decref (errors);
-  json_decref (doc);
-  return p;
-}
-
 /** Parse table request @a text; it must be valid. */
 static struct bw_decision_request *
 request_ok (const char *text)
 {
-  json_t *req = load (text);
+  json_t *req = table_load (text);
   json_t *errors = json_array ();
   struct bw_decision_request *r = bw_decision_request_parse (req, "", errors);
 
-  ck_assert_msg (NULL != r, "request rejected: %s\n  errors: %s", text, show (errors));
+  ck_assert_msg (NULL != r, "request rejected: %s\n  errors: %s", text, table_show (errors));
   json_decref (errors);
   json_decref (req);
   return r;
@@ -127,7 +58,7 @@ catalog_ok (json_t *slice)
 
   ck_assert_ptr_nonnull (slice);
   c = bw_catalog_parse (slice, why, sizeof (why));
-  ck_assert_msg (NULL != c, "catalog rejected (%s): %s", why, show (slice));
+  ck_assert_msg (NULL != c, "catalog rejected (%s): %s", why, table_show (slice));
   json_decref (slice);
   return c;
 }
@@ -139,10 +70,10 @@ expect_policy_error (const json_t *doc, const char *prefix, const char *pointer)
   json_t *errors = json_array ();
   struct bw_policy *p = bw_policy_parse (doc, prefix, errors);
 
-  ck_assert_msg (NULL == p, "policy accepted, wanted an error at \"%s\": %s", pointer, show (doc));
+  ck_assert_msg (NULL == p, "policy accepted, wanted an error at \"%s\": %s", pointer, table_show (doc));
   bw_policy_free (p);
-  ck_assert_msg (has_pointer (errors, pointer), "no error at \"%s\" for %s\n  errors: %s", pointer,
-                 show (doc), show (errors));
+  ck_assert_msg (table_has_pointer (errors, pointer), "no error at \"%s\" for %s\n  errors: %s", pointer,
+                 table_show (doc), table_show (errors));
   json_decref (errors);
 }
 
@@ -153,10 +84,10 @@ expect_request_error (const json_t *req, const char *prefix, const char *pointer
   json_t *errors = json_array ();
   struct bw_decision_request *r = bw_decision_request_parse (req, prefix, errors);
 
-  ck_assert_msg (NULL == r, "request accepted, wanted an error at \"%s\": %s", pointer, show (req));
+  ck_assert_msg (NULL == r, "request accepted, wanted an error at \"%s\": %s", pointer, table_show (req));
   bw_decision_request_free (r);
-  ck_assert_msg (has_pointer (errors, pointer), "no error at \"%s\" for %s\n  errors: %s", pointer,
-                 show (req), show (errors));
+  ck_assert_msg (table_has_pointer (errors, pointer), "no error at \"%s\" for %s\n  errors: %s", pointer,
+                 table_show (req), table_show (errors));
   json_decref (errors);
 }
 
@@ -264,7 +195,7 @@ check_result (const struct bw_decision_result *r, const struct expect *want,
   ck_assert (json_boolean_value (json_object_get (j, "would_deny")) == r->would_deny);
   dr = json_object_get (j, "deciding_rule");
   if (r->deciding < 0)
-    ck_assert_msg (json_is_null (dr), "%s: deciding_rule %s", what, show (dr));
+    ck_assert_msg (json_is_null (dr), "%s: deciding_rule %s", what, table_show (dr));
   else
     {
       const struct bw_rule_match *d = &r->matched[r->deciding];
@@ -274,12 +205,12 @@ check_result (const struct bw_decision_result *r, const struct expect *want,
       ck_assert_int_eq (json_integer_value (json_object_get (dr, "revision")), d->revision);
     }
   if (BW_CATALOG_UNCHECKED == r->catalog)
-    ck_assert_msg (NULL == json_object_get (j, "catalog"), "%s: catalog in %s", what, show (j));
+    ck_assert_msg (NULL == json_object_get (j, "catalog"), "%s: catalog in %s", what, table_show (j));
   else
     {
       json_t *cj = json_object_get (j, "catalog");
 
-      ck_assert_msg (NULL != cj, "%s: no catalog in %s", what, show (j));
+      ck_assert_msg (NULL != cj, "%s: no catalog in %s", what, table_show (j));
       ck_assert_str_eq (json_string_value (json_object_get (cj, "check")),
                         bw_catalog_check_name (r->catalog));
       if (NULL == r->catalog_entry)
@@ -330,7 +261,7 @@ decide (const char *const *docs, const char *req, const struct expect *want)
   len = snprintf (what, sizeof (what), "request %s against", req);
   for (; n < 4 && NULL != docs[n]; n++)
     {
-      refs[n].policy = policy_ok (docs[n]);
+      refs[n].policy = table_policy_ok (docs[n]);
       refs[n].policy_id = pol_ids[n];
       refs[n].revision = (int64_t) n + 1;
       modes[n] = bw_policy_mode (refs[n].policy);
@@ -407,15 +338,15 @@ run_single_cat (const char *surface, json_t *rule, json_t *req, json_t *slice, e
   struct bw_catalog *cat;
   enum bw_policy_mode mode = BW_MODE_ENFORCE;
   struct expect e = { BW_DECISION_DENY, BW_REASON_DEFAULT, NULL, false, "" };
-  char what[2 * SHOW_MAX + 32];
+  char what[2 * TABLE_SHOW_MAX + 32];
 
   json_object_set_new (rule, "id", json_string ("r"));
   json_object_set_new (rule, "decision", json_string (decision));
   doc = json_pack ("{s:s,s:s,s:s,s:{s:b},s:[o]}", "schema", BW_POLICY_SCHEMA, "name", "t", "mode",
                    "enforce", "scope", "org_wide", 1, surface, rule);
   ck_assert_ptr_nonnull (doc);
-  snprintf (what, sizeof (what), "rule %s", show (rule));
-  snprintf (what + strlen (what), sizeof (what) - strlen (what), " request %s", show (req));
+  snprintf (what, sizeof (what), "rule %s", table_show (rule));
+  snprintf (what + strlen (what), sizeof (what) - strlen (what), " request %s", table_show (req));
 
   if (BAD_RULE == want)
     {
@@ -423,7 +354,7 @@ run_single_cat (const char *surface, json_t *rule, json_t *req, json_t *slice, e
       goto done;
     }
   p = bw_policy_parse (doc, "", errors);
-  ck_assert_msg (NULL != p, "%s: rule rejected: %s", what, show (errors));
+  ck_assert_msg (NULL != p, "%s: rule rejected: %s", what, table_show (errors));
   if (BAD_REQ == want)
     {
       expect_request_error (req, "", req_ptr);
@@ -431,7 +362,7 @@ run_single_cat (const char *surface, json_t *rule, json_t *req, json_t *slice, e
       goto done;
     }
   r = bw_decision_request_parse (req, "", errors);
-  ck_assert_msg (NULL != r, "%s: request rejected: %s", what, show (errors));
+  ck_assert_msg (NULL != r, "%s: request rejected: %s", what, table_show (errors));
   ref.policy = p;
   ref.policy_id = "p0";
   ref.revision = 1;
@@ -914,7 +845,7 @@ port_case (int i, const char *decision)
   json_t *req = json_pack ("{s:s,s:s,s:{s:s,s:i}}", "surface", "network", "action", "connect",
                            "resource", "host", "example.com", "port", port_table[i].port);
 
-  run_single ("network", load (port_table[i].rule), req, port_table[i].want, "/network/0/ports/0",
+  run_single ("network", table_load (port_table[i].rule), req, port_table[i].want, "/network/0/ports/0",
               "/resource/port", decision);
 }
 
@@ -1191,7 +1122,7 @@ static const struct
 static void
 cred_case (int i, const char *decision)
 {
-  json_t *res = load (cred_table[i].request);
+  json_t *res = table_load (cred_table[i].request);
   const char *server = json_string_value (json_object_get (res, "mcp_server"));
   const char *cred = json_string_value (json_object_get (res, "credential"));
   enum want want = cred_table[i].want;
@@ -1207,7 +1138,7 @@ cred_case (int i, const char *decision)
 
   const char *bad = cred_table[i].bad;
 
-  run_single_cat ("credentials", load (cred_table[i].rule), req, slice, want,
+  run_single_cat ("credentials", table_load (cred_table[i].rule), req, slice, want,
                   bad ? bad : "/credentials/0/to_hosts/0", bad ? bad : "/resource/host", decision);
 }
 
@@ -1398,7 +1329,7 @@ approve (json_t *res)
 static void
 mcp_case (int i, const char *decision)
 {
-  json_t *res = load (mcp_table[i].resource);
+  json_t *res = table_load (mcp_table[i].resource);
   enum want want = mcp_table[i].want;
   json_t *slice = (M == want || N == want) ? approve (res) : NULL;
   json_t *req = json_pack ("{s:s,s:s,s:o}", "surface", "mcp", "action", mcp_table[i].action,
@@ -1406,7 +1337,7 @@ mcp_case (int i, const char *decision)
 
   const char *bad = mcp_table[i].bad;
 
-  run_single_cat ("mcp", load (mcp_table[i].rule), req, slice, want,
+  run_single_cat ("mcp", table_load (mcp_table[i].rule), req, slice, want,
                   bad ? bad : "/mcp/0/server", bad ? bad : "/resource/server", decision);
 }
 
@@ -1615,7 +1546,7 @@ static const struct
 
 START_TEST (test_precedence)
 {
-  struct bw_catalog *c = catalog_ok (load (PREC_SLICE));
+  struct bw_catalog *c = catalog_ok (table_load (PREC_SLICE));
 
   prec_catalog = c;
   decide (prec_table[_i].docs, prec_table[_i].req, &prec_table[_i].want);
@@ -1841,7 +1772,7 @@ static const struct
 
 START_TEST (test_doc_errors)
 {
-  json_t *doc = load (doc_errors[_i].doc);
+  json_t *doc = table_load (doc_errors[_i].doc);
 
   expect_policy_error (doc, "", doc_errors[_i].pointer);
   json_decref (doc);
@@ -1851,7 +1782,7 @@ END_TEST
 /* The prefix comes before every pointer. */
 START_TEST (test_doc_errors_prefixed)
 {
-  json_t *doc = load (doc_errors[_i].doc);
+  json_t *doc = table_load (doc_errors[_i].doc);
   char ptr[512];
 
   snprintf (ptr, sizeof (ptr), "/policy%s", doc_errors[_i].pointer);
@@ -1946,7 +1877,7 @@ static const struct
 
 START_TEST (test_req_errors)
 {
-  json_t *req = load (req_errors[_i].req);
+  json_t *req = table_load (req_errors[_i].req);
 
   expect_request_error (req, "", req_errors[_i].pointer);
   json_decref (req);
@@ -1955,7 +1886,7 @@ END_TEST
 
 START_TEST (test_req_errors_prefixed)
 {
-  json_t *req = load (req_errors[_i].req);
+  json_t *req = table_load (req_errors[_i].req);
   char ptr[512];
 
   snprintf (ptr, sizeof (ptr), "/requests/3%s", req_errors[_i].pointer);
@@ -1970,7 +1901,7 @@ END_TEST
 static json_t *
 doc_with_rules (size_t nnet, size_t nfs)
 {
-  json_t *doc = load (DOC (""));
+  json_t *doc = table_load (DOC (""));
   json_t *net = json_array (), *fs = json_array ();
   char id[32];
 
@@ -1997,7 +1928,7 @@ START_TEST (test_limit_rules)
   json_t *doc = doc_with_rules (BW_POLICY_RULES_MAX, 0);
   struct bw_policy *p = bw_policy_parse (doc, "", errors);
 
-  ck_assert_msg (NULL != p, "250 rules rejected: %s", show (errors));
+  ck_assert_msg (NULL != p, "250 rules rejected: %s", table_show (errors));
   ck_assert_uint_eq (bw_policy_rule_count (p), BW_POLICY_RULES_MAX);
   bw_policy_free (p);
   json_decref (doc);
@@ -2012,7 +1943,7 @@ START_TEST (test_limit_rules)
   json_decref (doc);
   doc = doc_with_rules (125, 125);
   p = bw_policy_parse (doc, "", errors);
-  ck_assert_msg (NULL != p, "125+125 rules rejected: %s", show (errors));
+  ck_assert_msg (NULL != p, "125+125 rules rejected: %s", table_show (errors));
   ck_assert_uint_eq (bw_policy_rule_count (p), 250);
   bw_policy_free (p);
   json_decref (doc);
@@ -2023,7 +1954,7 @@ END_TEST
 START_TEST (test_limit_size)
 {
   /* 100 rules of 200 hosts of ~50 bytes: about 1 MB compact, well over the limit */
-  json_t *doc = load (DOC (""));
+  json_t *doc = table_load (DOC (""));
   json_t *net = json_array ();
   char s[64];
 
@@ -2057,7 +1988,7 @@ compact_size (const json_t *doc)
 /* A document of exactly BW_POLICY_DOC_MAX bytes is accepted; one byte more is not. */
 START_TEST (test_limit_size_boundary)
 {
-  json_t *doc = load (DOC (",'network':[]"));
+  json_t *doc = table_load (DOC (",'network':[]"));
   json_t *net = json_object_get (doc, "network");
   json_t *hosts = NULL, *errors = json_array ();
   struct bw_policy *p;
@@ -2092,7 +2023,7 @@ START_TEST (test_limit_size_boundary)
   json_object_set_new (doc, "name", json_string (name));
   ck_assert_uint_eq (compact_size (doc), BW_POLICY_DOC_MAX);
   p = bw_policy_parse (doc, "", errors);
-  ck_assert_msg (NULL != p, "a document of exactly the limit rejected: %s", show (errors));
+  ck_assert_msg (NULL != p, "a document of exactly the limit rejected: %s", table_show (errors));
   bw_policy_free (p);
   strcat (name, "x");
   json_object_set_new (doc, "name", json_string (name));
@@ -2107,7 +2038,7 @@ END_TEST
 /* The DESIGN §4 example parses, and the accessors read it back. */
 START_TEST (test_design_example)
 {
-  struct bw_policy *p = policy_ok (
+  struct bw_policy *p = table_policy_ok (
     "{'schema':'bulwark.policy/v1','name':'Platform baseline','mode':'enforce',"
     "'scope':{'org_wide':false,'groups':['" UUID1 "'],'users':[]},"
     "'network':[{'id':'npm','decision':'allow','hosts':['registry.npmjs.org','**.pypi.org'],"
@@ -2132,7 +2063,7 @@ START_TEST (test_design_example)
   ck_assert_uint_eq (sc->nusers, 0);
   bw_policy_free (p);
 
-  p = policy_ok (AUD ("'network':[]"));
+  p = table_policy_ok (AUD ("'network':[]"));
   ck_assert_int_eq (bw_policy_mode (p), BW_MODE_AUDIT);
   ck_assert (bw_policy_scope (p)->org_wide);
   ck_assert_uint_eq (bw_policy_rule_count (p), 0);
@@ -2143,7 +2074,7 @@ END_TEST
 /* Every error is reported, not just the first. */
 START_TEST (test_all_errors)
 {
-  json_t *doc = load ("{'schema':'x','name':5,'mode':'m','scope':{'org_wide':'y'},'z':1,"
+  json_t *doc = table_load ("{'schema':'x','name':5,'mode':'m','scope':{'org_wide':'y'},'z':1,"
                       "'network':[{'id':'a','decision':'no','hosts':['u@h']}]}");
   json_t *errors = json_array ();
   const char *want[] = {
@@ -2158,7 +2089,7 @@ START_TEST (test_all_errors)
 
   ck_assert_ptr_null (bw_policy_parse (doc, "", errors));
   for (size_t i = 0; i < ARRAY_LEN (want); i++)
-    ck_assert_msg (has_pointer (errors, want[i]), "no error at %s: %s", want[i], show (errors));
+    ck_assert_msg (table_has_pointer (errors, want[i]), "no error at %s: %s", want[i], table_show (errors));
   json_decref (doc);
   json_decref (errors);
 }
@@ -2168,14 +2099,14 @@ END_TEST
 START_TEST (test_errors_appended)
 {
   json_t *errors = json_pack ("[{s:s,s:s}]", "pointer", "/other", "message", "kept");
-  json_t *doc = load (DOC (",'x':1"));
-  json_t *req = load ("{'surface':'network'}");
+  json_t *doc = table_load (DOC (",'x':1"));
+  json_t *req = table_load ("{'surface':'network'}");
 
   ck_assert_ptr_null (bw_policy_parse (doc, "", errors));
   ck_assert_ptr_null (bw_decision_request_parse (req, "", errors));
-  ck_assert (has_pointer (errors, "/other"));
-  ck_assert (has_pointer (errors, "/x"));
-  ck_assert (has_pointer (errors, "/action"));
+  ck_assert (table_has_pointer (errors, "/other"));
+  ck_assert (table_has_pointer (errors, "/x"));
+  ck_assert (table_has_pointer (errors, "/action"));
   json_decref (doc);
   json_decref (req);
   json_decref (errors);
@@ -2230,7 +2161,7 @@ many_matches (size_t nallow, bool deny, struct bw_decision_result *res, struct b
       json_object_get (doc, "network"),
       json_pack ("{s:s,s:s,s:[s]}", "id", "last", "decision", "deny", "hosts", "example.com"));
   *pp = bw_policy_parse (doc, "", errors);
-  ck_assert_msg (NULL != *pp, "%s", show (errors));
+  ck_assert_msg (NULL != *pp, "%s", table_show (errors));
   ref.policy = *pp;
   ref.policy_id = "p0";
   ref.revision = 1;
@@ -2273,7 +2204,7 @@ END_TEST
    whatever else matched. */
 START_TEST (test_policy_error)
 {
-  struct bw_policy *p = policy_ok (ENF ("'network':[" NET ("a", "allow", "'x.example.com'") "]"));
+  struct bw_policy *p = table_policy_ok (ENF ("'network':[" NET ("a", "allow", "'x.example.com'") "]"));
   struct bw_decision_request *r = request_ok (X_COM);
   struct bw_policy_ref refs[2] = { { p, "p0", 1 }, { NULL, "p1", 2 } };
   struct bw_decision_result res;
@@ -2310,7 +2241,7 @@ END_TEST
 /* A parsed policy is independent of the document it came from. */
 START_TEST (test_policy_owns_its_data)
 {
-  json_t *doc = load (ENF ("'network':[" NET ("a", "allow", "'x.example.com'") "]"));
+  json_t *doc = table_load (ENF ("'network':[" NET ("a", "allow", "'x.example.com'") "]"));
   json_t *errors = json_array ();
   struct bw_policy *p = bw_policy_parse (doc, "", errors);
   struct bw_decision_request *r = request_ok (X_COM);

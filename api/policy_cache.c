@@ -21,13 +21,24 @@ static struct api_policy_set *slots[API_POLICY_CACHE_ORGS];
 /** Logical clock of uses, for least-recently-used eviction.  Under cache_lock. */
 static uint64_t use_clock;
 
+/* Free what @a s holds, keeping its entries array: an empty set again. */
 static void
-set_free (struct api_policy_set *s)
+set_clear (struct api_policy_set *s)
 {
   for (size_t i = 0; i < s->n; i++)
     bw_policy_free (s->entries[i].policy);
-  free (s->entries);
+  s->n = 0;
+  s->version = 0;
+  s->broken = false;
   bw_catalog_free (s->catalog);
+  s->catalog = NULL;
+}
+
+static void
+set_free (struct api_policy_set *s)
+{
+  set_clear (s);
+  free (s->entries);
   free (s);
 }
 
@@ -123,28 +134,14 @@ load_cb (void *cls, const struct db_policy_current *c)
 /** Bytes of the reason bw_catalog_parse gives. */
 #define WHY_MAX 160
 
-/* Empty the set being loaded (a transaction attempt starts afresh). */
-static void
-load_reset (struct load_ctx *lc)
-{
-  struct api_policy_set *s = lc->set;
-  for (size_t i = 0; i < s->n; i++)
-    bw_policy_free (s->entries[i].policy);
-  s->n = 0;
-  s->version = 0;
-  s->broken = false;
-  bw_catalog_free (s->catalog);
-  s->catalog = NULL;
-  lc->failed = false;
-}
-
 /* The policies, the version and the catalog slice: one snapshot (REPEATABLE READ). */
 static enum db_qs
 load_tx (void *cls)
 {
   struct load_ctx *lc = cls;
   struct api_policy_set *s = lc->set;
-  load_reset (lc);
+  set_clear (s); /* a transaction attempt starts afresh */
+  lc->failed = false;
   enum db_qs qs = db_policy_load_current (s->org_id, &s->version, load_cb, lc);
   if (qs <= 0)
     return qs;

@@ -34,7 +34,7 @@ static struct db_stmt slice_stmt = DB_STMT ("catalog_slice",
   "  ORDER BY e.name COLLATE \"C\"), '[]'::jsonb)::text"
   " FROM catalog_entries e"
   " WHERE e.org_id = $1::uuid AND e.state = 'approved'"
-  "   AND (e.expires_at IS NULL OR e.expires_at > now ())");
+  "   AND (e.expires_at IS NULL OR e.expires_at > clock_timestamp ())");
 
 enum db_qs
 db_catalog_slice (const char *org_id, json_t **slice)

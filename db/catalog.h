@@ -18,7 +18,10 @@
 /**
  * The approved slice of org @a org_id as a bundle carries it (lib/catalog.h
  * "The approved slice"): every entry in state approved whose expires_at is
- * unset or after the statement's now(), sorted by name (bytewise), with
+ * unset or after the database clock (clock_timestamp(), not the
+ * transaction's start: a compilation that began just before an expiry and
+ * saw the expiry's version bump must not keep the expired entry), sorted
+ * by name (bytewise), with
  * only its approved tools.  One statement, so one snapshot.
  * @param[out] slice  a new JSON array (caller owns) on success
  * @return DB_QS_ONE_RESULT (also for an empty catalog), or a negative db_qs.

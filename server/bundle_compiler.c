@@ -29,12 +29,9 @@
  * READ COMMITTED each statement sees the commits made before it, so the
  * slice is at least as new as the version recorded as compiled; read the
  * other way round, a catalog change committed between the two statements
- * would be marked compiled without being in any bundle.  An entry whose
- * expires_at has passed by this process's clock is left out as well, even
- * when the transaction's now() (its start) was earlier: a compilation that
- * started just before an expiry and saw the expiry's version bump must not
- * keep the expired entry until the next change.  (Agents deny an expired
- * entry by its expires_at anyway; this keeps the bundle honest.)  A slice
+ * would be marked compiled without being in any bundle.  (An expired
+ * approval is out of the slice by the database clock, db/catalog.h; agents
+ * deny it by its expires_at anyway.)  A slice
  * that lib/ refuses is logged and replaced by the empty one: every MCP
  * server is then denied, rather than agents refusing the bundle and
  * keeping an older one that may still hold a revoked server.
@@ -567,27 +564,16 @@ group_contents (const char *org_id, struct work *w)
 }
 
 /*
- * The approved catalog slice of @a org_id into w->catalog, without the
- * entries whose approval expired by the clock at @a now (Unix seconds).
- * A slice lib/ refuses becomes [] (logged): see the top of this file.
+ * The approved catalog slice of @a org_id into w->catalog.  A slice lib/
+ * refuses becomes [] (logged): see the top of this file.
  */
 static enum db_qs
-load_catalog (const char *org_id, struct work *w, int64_t now)
+load_catalog (const char *org_id, struct work *w)
 {
   json_t *slice = NULL;
   enum db_qs qs = db_catalog_slice (org_id, &slice);
   if (qs <= 0)
     return (0 == qs) ? DB_QS_HARD_ERROR : qs;
-  for (size_t i = json_array_size (slice); i-- > 0;)
-    {
-      const json_t *exp = json_object_get (json_array_get (slice, i), "expires_at");
-      if (json_is_integer (exp) && json_integer_value (exp) <= now
-          && 0 != json_array_remove (slice, i))
-        {
-          json_decref (slice);
-          return DB_QS_HARD_ERROR;
-        }
-    }
   char why[WHY_MAX] = "";
   struct bw_catalog *parsed = bw_catalog_parse (slice, why, sizeof (why));
   if (NULL == parsed)
@@ -634,7 +620,7 @@ compile_tx (void *cls)
   if (NULL == cx->only && st.compiled_policy_version >= policy_version)
     return DB_QS_NO_RESULTS; /* another replica compiled it already */
   /* after the version, never before it: see the top of this file */
-  if ((qs = load_catalog (org, w, (int64_t) time (NULL))) < 0)
+  if ((qs = load_catalog (org, w)) < 0)
     return qs;
   if ((qs = db_bundle_subjects (org, NULL, subject_cb, w)) < 0
       || (qs = db_heads_list (org, -1, 0, collect_cb, &w->heads)) < 0)

@@ -14,6 +14,7 @@
 #include "api/agents.h"
 #include "api/audit.h"
 #include "api/handlers.h"
+#include "db/org.h"
 #include "db/agent.h"
 #include "lib/canonical_json.h"
 #include "lib/ident.h"
@@ -299,7 +300,7 @@ change_tx (void *cls)
   enum db_qs qs;
 
   c->precondition_failed = false;
-  qs = db_agent_org_lock (org_id);
+  qs = db_org_writer_lock (org_id);
   if (qs > 0)
     qs = db_agent_lock (org_id, c->id, c->window_s, &c->before);
   if (qs <= 0)

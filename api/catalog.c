@@ -36,6 +36,7 @@
 #include "api/audit.h"
 #include "api/catalog.h"
 #include "api/handlers.h"
+#include "db/org.h"
 #include "db/audit.h"
 #include "db/catalog.h"
 #include "db/policy_version.h"
@@ -579,7 +580,7 @@ bump (const char *org_id)
 static enum db_qs
 lock_for_change (struct change_ctx *c)
 {
-  enum db_qs qs = db_catalog_org_lock (c->org_id);
+  enum db_qs qs = db_org_writer_lock (c->org_id);
   if (qs <= 0)
     return (0 == qs) ? abort_with (c, OUT_NO_ORG) : qs;
   if (NULL == c->id)
@@ -1618,7 +1619,7 @@ expire_tx (void *cls)
   size_t n = 0;
   bool slice_changes = false; /* an approved entry left: a suspended one is in no slice */
   x->marked = 0;
-  enum db_qs qs = db_catalog_org_lock (x->org_id);
+  enum db_qs qs = db_org_writer_lock (x->org_id);
   if (qs <= 0)
     return qs; /* the org went away: nothing to expire */
   qs = db_catalog_expiry_due (x->org_id, &due, &n);

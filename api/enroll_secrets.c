@@ -13,7 +13,7 @@
 #include <openssl/crypto.h>
 #include "api/audit.h"
 #include "api/handlers.h"
-#include "db/agent.h"
+#include "db/org.h"
 #include "db/enroll_secret.h"
 #include "db/token.h"
 #include "db/user.h"
@@ -146,7 +146,7 @@ create_tx (void *cls)
   enum db_qs qs;
 
   cc->outcome = CREATE_DONE;
-  qs = db_agent_org_lock (cc->ns.org_id);
+  qs = db_org_writer_lock (cc->ns.org_id);
   if (qs < 0)
     return qs;
   if (0 == qs)

@@ -10,7 +10,7 @@
 #include "api/audit.h"
 #include "api/handlers.h"
 #include "api/permission.h"
-#include "db/agent.h"
+#include "db/org.h"
 #include "db/token.h"
 #include "db/user.h"
 #include "lib/canonical_json.h"
@@ -165,7 +165,7 @@ create_tx (void *cls)
       bool ok = false;
 
       /* the org lock first: user changes take it too, so the user stays active until commit */
-      if ((qs = db_agent_org_lock (cc->nt.org_id)) <= 0)
+      if ((qs = db_org_writer_lock (cc->nt.org_id)) <= 0)
         {
           cc->outcome = CREATE_ORG_GONE;
           return (0 == qs) ? DB_QS_ABORT : qs;

@@ -127,17 +127,6 @@ db_agent_auth_lookup (const char *credential_sha256, struct db_agent_auth *out)
 
 /* ---- writes ---- */
 
-static struct db_stmt org_lock_stmt = DB_STMT ("agent_org_lock",
-  "SELECT 1 FROM orgs WHERE id = $1::uuid AND deleted_at IS NULL FOR NO KEY UPDATE");
-
-enum db_qs
-db_agent_org_lock (const char *org_id)
-{
-  const char *params[] = { org_id };
-
-  return db_exec (&org_lock_stmt, 1, params, NULL);
-}
-
 static struct db_stmt insert_stmt = DB_STMT ("agent_insert",
   "INSERT INTO agents"
   " (org_id, user_id, enroll_secret_id, credential_sha256, hostname, platform, agent_version)"

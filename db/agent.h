@@ -43,14 +43,6 @@ struct db_agent_auth
  */
 enum db_qs db_agent_auth_lookup (const char *credential_sha256, struct db_agent_auth *out);
 
-/**
- * Lock live org @a org_id (FOR NO KEY UPDATE, the mode of the audit
- * append), so that writers of one org queue instead of deadlocking and a
- * concurrent org deletion or user deactivation is ordered before or after
- * the caller's change.  Only inside db_tx_run.
- * @return DB_QS_ONE_RESULT, DB_QS_NO_RESULTS (no such live org), or negative.
- */
-enum db_qs db_agent_org_lock (const char *org_id);
 
 /** A bundle as the fleet view shows it: desired (the subject's head) or active (reported). */
 struct db_agent_bundle
@@ -101,7 +93,7 @@ struct db_agent_new
 
 /**
  * Insert @a na and read it back.  Only inside db_tx_run, after the org
- * lock (db_agent_org_lock or the enroll secret's use).
+ * lock (db_org_writer_lock or the enroll secret's use).
  * @param online_window_s  seconds of the online window (for out->online)
  * @return DB_QS_ONE_RESULT and *out; DB_QS_CONFLICT if the credential hash
  *         is taken (2^-256); or a negative db_qs.

@@ -175,17 +175,6 @@ many_entries (struct db_stmt *st, int nparams, const char *const *params,
   return qs;
 }
 
-static struct db_stmt org_lock_stmt = DB_STMT ("catalog_org_lock",
-  "SELECT o.id FROM orgs o WHERE o.id = $1::uuid AND o.deleted_at IS NULL"
-  " FOR NO KEY UPDATE OF o");
-
-enum db_qs
-db_catalog_org_lock (const char *org_id)
-{
-  const char *params[] = { org_id };
-  return db_exec (&org_lock_stmt, 1, params, NULL);
-}
-
 static struct db_stmt insert_stmt = DB_STMT ("catalog_insert",
   "INSERT INTO catalog_entries AS e"
   " (org_id, name, version, kind, pin_sha256, definition, source, reason, requested_by,"

@@ -73,15 +73,6 @@ struct db_catalog_entry
 /** Free what @a e owns and reset its pointers.  NULL-safe. */
 void db_catalog_entry_clear (struct db_catalog_entry *e);
 
-/**
- * Lock live org @a org_id (FOR NO KEY UPDATE, as db_audit_append and
- * db_policy_version_bump lock it): catalog writers of one org queue here,
- * so the pin and live-name checks that follow are race-free.  Only inside
- * db_tx_run, first in the transaction.
- * @return DB_QS_ONE_RESULT, DB_QS_NO_RESULTS (no such live org), or a negative db_qs.
- */
-enum db_qs db_catalog_org_lock (const char *org_id);
-
 /** A new entry; every string borrowed for the call. */
 struct db_catalog_new
 {
@@ -100,7 +91,7 @@ struct db_catalog_new
 
 /**
  * Insert @a n in state requested, revision 1.  Only inside db_tx_run,
- * after db_catalog_org_lock.
+ * after db_org_writer_lock.
  * @return DB_QS_ONE_RESULT and *out, or a negative db_qs.
  */
 enum db_qs db_catalog_insert (const struct db_catalog_new *n, struct db_catalog_entry *out);
@@ -113,7 +104,7 @@ enum db_qs db_catalog_get (const char *org_id, const char *id, struct db_catalog
 
 /**
  * db_catalog_get FOR UPDATE: the row stays locked until the transaction
- * ends.  Only inside db_tx_run, after db_catalog_org_lock.
+ * ends.  Only inside db_tx_run, after db_org_writer_lock.
  */
 enum db_qs db_catalog_lock (const char *org_id, const char *id, struct db_catalog_entry *out);
 
@@ -183,7 +174,7 @@ enum db_qs db_catalog_live (const char *org_id, const char *name, struct db_cata
  * the entries in requested or in_review whose supersedes is @a id, oldest
  * first (created_at, id).  No limit: a revoke must reach each of them
  * (they are few: one per pin, and the review queue holds them).  Only
- * inside db_tx_run, after db_catalog_org_lock.  Output as db_catalog_list.
+ * inside db_tx_run, after db_org_writer_lock.  Output as db_catalog_list.
  */
 enum db_qs db_catalog_pending_successors (const char *org_id, const char *id,
                                           struct db_catalog_entry **items, size_t *n);
@@ -204,7 +195,7 @@ enum db_qs db_catalog_expiry_orgs (char org_ids[][BW_UUID_LEN + 1], size_t *n);
 /**
  * Lock the due entries (as above) of org @a org_id FOR UPDATE, at most
  * DB_CATALOG_EXPIRY_BATCH, oldest expiry first.  Only inside db_tx_run,
- * after db_catalog_org_lock.  Output as db_catalog_list.
+ * after db_org_writer_lock.  Output as db_catalog_list.
  */
 enum db_qs db_catalog_expiry_due (const char *org_id, struct db_catalog_entry **items,
                                   size_t *n);

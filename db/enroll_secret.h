@@ -56,7 +56,7 @@ struct db_enroll_secret_new
 };
 
 /**
- * Insert @a ns.  Only inside db_tx_run, after db_agent_org_lock.
+ * Insert @a ns.  Only inside db_tx_run, after db_org_writer_lock.
  * @return DB_QS_ONE_RESULT and *out; DB_QS_CONFLICT if the hash is taken
  *         (2^-256); or a negative db_qs.
  */

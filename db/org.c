@@ -188,3 +188,13 @@ db_org_list (const char *only_id, const char *after_id, unsigned int limit, db_o
   free (orgs);
   return (enum db_qs) n;
 }
+
+static struct db_stmt writer_lock_stmt = DB_STMT ("org_writer_lock",
+  "SELECT 1 FROM orgs WHERE id = $1::uuid AND deleted_at IS NULL FOR NO KEY UPDATE");
+
+enum db_qs
+db_org_writer_lock (const char *org_id)
+{
+  const char *params[] = { org_id };
+  return db_exec (&writer_lock_stmt, 1, params, NULL);
+}

@@ -68,6 +68,17 @@ enum db_qs db_org_get (const char *org_id, struct db_org *out);
 enum db_qs db_org_lock (const char *org_id, struct db_org *out);
 
 /**
+ * Lock live org @a org_id FOR NO KEY UPDATE, the mode of the audit append
+ * and db_policy_version_bump: writers of one org queue here instead of
+ * deadlocking, and a concurrent org deletion or user deactivation (which
+ * lock the same row) is ordered before or after the caller's change, so
+ * checks made after it hold until commit.  Only inside db_tx_run, first in
+ * the transaction.
+ * @return DB_QS_ONE_RESULT, DB_QS_NO_RESULTS (no such live org), or a negative db_qs.
+ */
+enum db_qs db_org_writer_lock (const char *org_id);
+
+/**
  * Change the slug and/or name of live org @a org_id, bump its version and
  * updated_at.  Only inside db_tx_run.
  * @param slug  new slug, or NULL to keep it

@@ -125,16 +125,6 @@ db_signing_key_retire (const char *org_id, const char *kid)
   return db_exec (&retire_stmt, 2, params, NULL);
 }
 
-static struct db_stmt lock_org_stmt = DB_STMT ("signing_key_lock_org",
-  "SELECT 1 FROM orgs WHERE id = $1::uuid AND deleted_at IS NULL FOR NO KEY UPDATE");
-
-enum db_qs
-db_signing_key_lock_org (const char *org_id)
-{
-  const char *params[] = { org_id };
-  return db_exec (&lock_org_stmt, 1, params, NULL);
-}
-
 static struct db_stmt keyset_insert_stmt = DB_STMT ("keyset_insert",
   "INSERT INTO keysets (org_id, version, document) VALUES ($1::uuid, $2::bigint, $3::text)");
 

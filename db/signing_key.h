@@ -54,14 +54,6 @@ enum db_qs db_signing_key_current (const char *org_id, struct db_signing_key *ou
 /** Retire key @a kid of @a org_id (it signs no more).  @return rows or negative. */
 enum db_qs db_signing_key_retire (const char *org_id, const char *kid);
 
-/**
- * Lock live org @a org_id's row (FOR NO KEY UPDATE, like the policy
- * writers) so that the lazy creation of its first key runs once.  Only
- * inside db_tx_run.
- * @return DB_QS_ONE_RESULT, DB_QS_NO_RESULTS (no such live org), or negative.
- */
-enum db_qs db_signing_key_lock_org (const char *org_id);
-
 /** Store keyset @a version of @a org_id (@a doc: the exact JSON text).  Only inside db_tx_run. */
 enum db_qs db_keyset_insert (const char *org_id, int64_t version, const char *doc);
 

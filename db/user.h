@@ -69,7 +69,7 @@ enum db_qs db_user_get (const char *org_id, const char *id, struct db_user *out)
 
 /**
  * Whether @a user_id is an active user of @a org_id.  Call after locking
- * the org (db_agent_org_lock), which user changes lock too.
+ * the org (db_org_writer_lock), which user changes lock too.
  * @param[out] ok  the answer
  * @return DB_QS_ONE_RESULT (answered), or a negative db_qs.
  */

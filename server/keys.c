@@ -14,6 +14,7 @@
  */
 #include "config.h"
 #include "server/keys.h"
+#include "db/org.h"
 #include "db/bundle.h"
 #include "db/signing_key.h"
 #include "server/bundle_compiler.h"
@@ -217,7 +218,7 @@ create_lazily_tx (void *cls)
 {
   const char *org_id = cls;
   int64_t version;
-  enum db_qs qs = db_signing_key_lock_org (org_id);
+  enum db_qs qs = db_org_writer_lock (org_id);
   if (qs <= 0)
     return qs;
   qs = db_keyset_latest (org_id, &version, NULL);
